@@ -1,0 +1,108 @@
+package simulator
+
+import (
+	"encoding/json"
+	"net/http"
+	"strings"
+	"time"
+)
+
+// Fault replaces (or delays) the answer of one endpoint, to test how a
+// client copes with a misbehaving Peloton or the CDN in front of it.
+//
+// If Status and Body are both empty the fault only delays (and adds
+// Header) and the request is then answered normally. Otherwise the fault
+// answers with Status (200 if 0) and Body verbatim.
+type Fault struct {
+	Status int
+	Body   string      // raw body, may be malformed JSON, HTML, etc.
+	Header http.Header // extra headers, e.g. Retry-After
+	// Delay is waited before answering; the wait ends early when the
+	// request's context ends or the simulator closes.
+	Delay time.Duration
+	// Times is how many requests the fault applies to; 0 means until
+	// ClearFaults.
+	Times int
+}
+
+// InjectFault queues f for the endpoint (one of the Endpoint constants).
+// Faults of one endpoint apply in the order injected: a later one takes over
+// when the earlier one's Times are used up, so "429 once, then 503 twice"
+// can be scripted.
+func (s *Simulator) InjectFault(endpoint string, f Fault) {
+	f.Header = f.Header.Clone()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.faults[endpoint] = append(s.faults[endpoint], f)
+}
+
+// ClearFaults removes every fault of every endpoint.
+func (s *Simulator) ClearFaults() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	clear(s.faults)
+}
+
+// takeFault counts the request and returns the fault that applies to it,
+// using up one of its Times.
+func (s *Simulator) takeFault(endpoint string) (Fault, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.requests[endpoint]++
+	q := s.faults[endpoint]
+	if len(q) == 0 {
+		return Fault{}, false
+	}
+	f := q[0]
+	if q[0].Times > 0 {
+		q[0].Times--
+		if q[0].Times == 0 {
+			s.faults[endpoint] = q[1:]
+		}
+	}
+	return f, true
+}
+
+// endpoint wraps a handler so that it is counted and subject to faults.
+func (s *Simulator) endpoint(name string, h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		f, ok := s.takeFault(name)
+		if !ok {
+			h(w, r)
+			return
+		}
+		if f.Delay > 0 {
+			t := time.NewTimer(f.Delay)
+			select {
+			case <-t.C:
+			case <-r.Context().Done():
+				t.Stop()
+				return // nobody is waiting for an answer any more
+			case <-s.done:
+				t.Stop()
+				http.Error(w, "simulator closing", http.StatusServiceUnavailable)
+				return
+			}
+		}
+		for k, v := range f.Header {
+			w.Header()[k] = v
+		}
+		if f.Status == 0 && f.Body == "" {
+			h(w, r)
+			return
+		}
+		if w.Header().Get("Content-Type") == "" {
+			// JSON bodies are labelled as such; for the rest (HTML error
+			// pages, truncated JSON) net/http sniffs, as a CDN page would be.
+			if b := strings.TrimSpace(f.Body); b != "" && json.Valid([]byte(b)) {
+				w.Header().Set("Content-Type", "application/json; charset=utf-8")
+			}
+		}
+		status := f.Status
+		if status == 0 {
+			status = http.StatusOK
+		}
+		w.WriteHeader(status)
+		w.Write([]byte(f.Body))
+	}
+}

@@ -1,0 +1,331 @@
+// Package simulator is a simulated Peloton: an Auth0-style login server and
+// the members API, served on 127.0.0.1 with a deterministic long-time member.
+//
+// It is as strict as the real services are known to be (headers, cookies,
+// one-time values, PKCE, token rotation, Peloton's error bodies), so that a
+// client which works against it has a fair chance against the real thing.
+// The client's tests and the exporter's --demo mode both use it.
+package simulator
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"slices"
+	"sync"
+	"time"
+
+	// The member's timezone must load even in a scratch container without
+	// /usr/share/zoneinfo, where the demo mode is likely to run.
+	_ "time/tzdata"
+)
+
+// Demo credentials and the Auth0 constants of Peloton's web app.
+const (
+	DemoUsername       = "demo@peloton.example"
+	DemoPassword       = "demo-password"
+	DefaultClientID    = "WVoJxVDdPoFx4RNewvvg6ch2mZ7bwnsM"
+	DefaultRedirectURI = "https://members.onepeloton.com/callback"
+	DefaultAudience    = "https://api.onepeloton.com/"
+)
+
+// Endpoint names, identical to the exporter's `endpoint` metric label values.
+const (
+	EndpointAuthorize   = "authorize"    // GET  {auth}/authorize
+	EndpointLoginPage   = "login_page"   // GET  {auth}/u/login
+	EndpointLogin       = "login"        // POST {auth}/usernamepassword/login
+	EndpointCallback    = "callback"     // POST {auth}/login/callback and GET {auth}/authorize/resume
+	EndpointToken       = "token"        // POST {auth}/oauth/token
+	EndpointMe          = "me"           // GET  {api}/api/me
+	EndpointOverview    = "overview"     // GET  {api}/api/user/{id}/overview
+	EndpointWorkouts    = "workouts"     // GET  {api}/api/user/{id}/workouts
+	EndpointLegacyLogin = "legacy_login" // POST {api}/auth/login, always the retired 403
+)
+
+const (
+	defaultSeed     = 0x50454c4f // "PELO"
+	defaultWorkouts = 1800
+	defaultTimezone = "America/Chicago"
+	defaultTTL      = 48 * time.Hour
+	// shutdownGrace bounds Close: handlers are short or watch s.done, so
+	// anything still open after this is cut.
+	shutdownGrace = 2 * time.Second
+)
+
+// Config sets up a Simulator. The zero value is a working demo.
+type Config struct {
+	Username, Password              string // default DemoUsername / DemoPassword
+	ClientID, RedirectURI, Audience string // defaults are Peloton's web app values
+	AccessTokenTTL                  time.Duration
+	// Now is the clock for token expiry, code age, streaks and the generated
+	// history; tests pass a fake one. Default time.Now.
+	Now func() time.Time
+	// Seed makes the member deterministic; 0 means a fixed default seed.
+	Seed int64
+	// Workouts is the number of completed workouts in the history (default 1800).
+	Workouts int
+	// InProgress puts an IN_PROGRESS workout (end_time null) at the top of the history.
+	InProgress bool
+	// Timezone is the member's IANA zone (default America/Chicago).
+	Timezone string
+}
+
+func (c Config) withDefaults() Config {
+	if c.Username == "" {
+		c.Username = DemoUsername
+	}
+	if c.Password == "" {
+		c.Password = DemoPassword
+	}
+	if c.ClientID == "" {
+		c.ClientID = DefaultClientID
+	}
+	if c.RedirectURI == "" {
+		c.RedirectURI = DefaultRedirectURI
+	}
+	if c.Audience == "" {
+		c.Audience = DefaultAudience
+	}
+	if c.AccessTokenTTL <= 0 {
+		c.AccessTokenTTL = defaultTTL
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.Seed == 0 {
+		c.Seed = defaultSeed
+	}
+	if c.Workouts <= 0 {
+		c.Workouts = defaultWorkouts
+	}
+	if c.Timezone == "" {
+		c.Timezone = defaultTimezone
+	}
+	return c
+}
+
+// Simulator is a running simulated Peloton. It is safe for concurrent use.
+type Simulator struct {
+	cfg        Config
+	authURL    string
+	apiURL     string
+	authSrv    *http.Server
+	apiSrv     *http.Server
+	signingKey []byte
+	done       chan struct{} // closed by Close, ends fault delays
+	closeOnce  sync.Once
+
+	mu             sync.Mutex
+	password       string
+	requests       map[string]int
+	faults         map[string][]Fault
+	txByState      map[string]*loginTx // keyed by the login-page state
+	txByWResult    map[string]*loginTx
+	codes          map[string]*authCode
+	access         map[string]*accessGrant
+	refresh        map[string]*refreshGrant
+	member         *member
+	overviewJSON   []byte
+	streakOverride *int
+}
+
+// Start generates the member and serves the auth and API hosts on two
+// ephemeral 127.0.0.1 ports, as the real service has two hosts.
+func Start(cfg Config) (*Simulator, error) {
+	cfg = cfg.withDefaults()
+	loc, err := time.LoadLocation(cfg.Timezone)
+	if err != nil {
+		return nil, fmt.Errorf("simulator: member timezone: %w", err)
+	}
+	key := make([]byte, 32)
+	rand.Read(key) // never fails since Go 1.24
+	s := &Simulator{
+		cfg:         cfg,
+		signingKey:  key,
+		done:        make(chan struct{}),
+		password:    cfg.Password,
+		requests:    map[string]int{},
+		faults:      map[string][]Fault{},
+		txByState:   map[string]*loginTx{},
+		txByWResult: map[string]*loginTx{},
+		codes:       map[string]*authCode{},
+		access:      map[string]*accessGrant{},
+		refresh:     map[string]*refreshGrant{},
+		member:      newMember(cfg, loc),
+	}
+
+	authLn, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, fmt.Errorf("simulator: auth listener: %w", err)
+	}
+	apiLn, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		authLn.Close()
+		return nil, fmt.Errorf("simulator: api listener: %w", err)
+	}
+	s.authURL = "http://" + authLn.Addr().String()
+	s.apiURL = "http://" + apiLn.Addr().String()
+	s.authSrv = &http.Server{Handler: s.authHandler(), ReadHeaderTimeout: 10 * time.Second}
+	s.apiSrv = &http.Server{Handler: s.apiHandler(), ReadHeaderTimeout: 10 * time.Second}
+	go serve(s.authSrv, authLn)
+	go serve(s.apiSrv, apiLn)
+	return s, nil
+}
+
+func serve(srv *http.Server, ln net.Listener) {
+	// ErrServerClosed is the normal end; any other error also just ends the
+	// server, and the caller sees it as refused connections.
+	_ = srv.Serve(ln)
+}
+
+// AuthURL is the base URL of the login host, e.g. "http://127.0.0.1:PORT".
+func (s *Simulator) AuthURL() string { return s.authURL }
+
+// APIURL is the base URL of the API host.
+func (s *Simulator) APIURL() string { return s.apiURL }
+
+// Close stops both servers. It returns within a few seconds even with
+// requests in flight.
+func (s *Simulator) Close() {
+	s.closeOnce.Do(func() {
+		close(s.done)
+		ctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
+		defer cancel()
+		var wg sync.WaitGroup
+		for _, srv := range []*http.Server{s.authSrv, s.apiSrv} {
+			wg.Go(func() {
+				if err := srv.Shutdown(ctx); err != nil {
+					srv.Close()
+				}
+			})
+		}
+		wg.Wait()
+	})
+}
+
+// UserID is the member's id (32 lowercase hex characters).
+func (s *Simulator) UserID() string { return s.member.userID }
+
+// Requests reports how many requests reached the endpoint, including those a
+// fault answered.
+func (s *Simulator) Requests(endpoint string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.requests[endpoint]
+}
+
+// IssueTokens returns a fresh access and refresh token, as a user would copy
+// them out of a logged-in browser (the exporter's token-only mode).
+func (s *Simulator) IssueTokens() (access, refresh string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t := s.issueTokensLocked(defaultScope, "")
+	return t.AccessToken, t.RefreshToken
+}
+
+// RevokeAccessTokens makes every access token issued so far answer 401.
+func (s *Simulator) RevokeAccessTokens() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, g := range s.access {
+		g.revoked = true
+	}
+}
+
+// RevokeRefreshTokens makes /oauth/token refuse every refresh token issued
+// so far; tokens issued later work.
+func (s *Simulator) RevokeRefreshTokens() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	clear(s.refresh)
+}
+
+// SetPassword changes the member's password, e.g. to simulate a password
+// change that makes stored credentials wrong.
+func (s *Simulator) SetPassword(p string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.password = p
+}
+
+// SetOverviewJSON makes the overview endpoint serve exactly raw (which may be
+// malformed on purpose); nil goes back to the generated overview.
+func (s *Simulator) SetOverviewJSON(raw []byte) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.overviewJSON = slices.Clone(raw)
+}
+
+// SetWeeklyStreak overrides streaks.current_weekly in the generated overview;
+// 0 is a broken streak (its start date becomes null). A negative value goes
+// back to the streak computed from the history.
+func (s *Simulator) SetWeeklyStreak(current int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if current < 0 {
+		s.streakOverride = nil
+		return
+	}
+	s.streakOverride = &current
+}
+
+// AddWorkout adds w as the newest workout. Empty fields get plausible
+// defaults (id, times ending now, COMPLETE, the member's timezone, a ride);
+// the overview's counts, streaks and records follow.
+func (s *Simulator) AddWorkout(w Workout) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.member.add(w, s.cfg.Now())
+}
+
+// Overview is the generated overview as the API would serve it now (ignoring
+// SetOverviewJSON), for tests to compare against.
+func (s *Simulator) Overview() Overview {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.overviewLocked()
+}
+
+func (s *Simulator) overviewLocked() Overview {
+	o := s.member.overview(s.cfg.Now())
+	if s.streakOverride != nil {
+		n := *s.streakOverride
+		st := &o.Streaks
+		switch {
+		case n == 0:
+			st.StartDateOfCurrentWeekly = nil
+		case st.StartDateOfCurrentWeekly == nil:
+			// The history has no live streak to take a date from: start
+			// it on the Monday n-1 weeks before this one.
+			start := mondayOf(s.cfg.Now(), s.member.loc).AddDate(0, 0, -7*(n-1)).Unix()
+			st.StartDateOfCurrentWeekly = &start
+		}
+		st.CurrentWeekly = n
+	}
+	return o
+}
+
+// writeJSON answers with v as JSON; every API and token answer goes through it.
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	body, err := json.Marshal(v)
+	if err != nil {
+		// Only our own types are marshalled, so this is a programming error.
+		http.Error(w, `{"error":"internal"}`, http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(status)
+	w.Write(body)
+}
+
+// randomToken is an unguessable URL-safe string for states, cookies, codes
+// and refresh tokens.
+func randomToken(nbytes int) string {
+	b := make([]byte, nbytes)
+	rand.Read(b) // never fails since Go 1.24
+	return base64.RawURLEncoding.EncodeToString(b)
+}
