@@ -1,0 +1,250 @@
+package client
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/go-kit/log/level"
+)
+
+// auth owns the tokens: it hands out a valid access token, refreshing it before it expires,
+// and falls back to a (rate-limited) password login only when refreshing is impossible.
+// Its mutex is held across the network calls on purpose: one login or refresh at a time.
+type auth struct {
+	c     *Client
+	store *stateStore
+
+	mu            sync.Mutex
+	st            tokenState
+	rejected      bool      // the API refused the current access token
+	nextLogin     time.Time // no password login before this
+	loginFailures int
+	lastLoginErr  error
+}
+
+func newAuth(c *Client) *auth {
+	a := &auth{c: c, store: &stateStore{path: c.cfg.StateFile, logger: c.cfg.Logger}}
+	a.st = a.store.load()
+	a.adoptSuppliedTokens()
+	return a
+}
+
+// adoptSuppliedTokens uses tokens given on the command line unless the state file already holds
+// their successors: a refresh token rotates, so after a restart the saved one is the live one,
+// but a user who supplies different tokens means to replace what was saved.
+func (a *auth) adoptSuppliedTokens() {
+	cfg := a.c.cfg
+	if cfg.AccessToken == "" && cfg.RefreshToken == "" {
+		return
+	}
+	sum := sha256.Sum256([]byte(cfg.AccessToken + "\n" + cfg.RefreshToken))
+	fp := hex.EncodeToString(sum[:8])
+	if a.st.Supplied == fp {
+		return
+	}
+	a.st = tokenState{Version: stateVersion, Supplied: fp, AccessToken: cfg.AccessToken, RefreshToken: cfg.RefreshToken}
+	if exp, ok := jwtExpiry(cfg.AccessToken); ok {
+		a.st.ExpiresAt = exp.Unix()
+	}
+	a.store.save(a.st)
+}
+
+func (a *auth) expiry() (time.Time, bool) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.st.AccessToken == "" || a.st.ExpiresAt == 0 {
+		return time.Time{}, false
+	}
+	return time.Unix(a.st.ExpiresAt, 0), true
+}
+
+func (a *auth) userID() string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.st.UserID
+}
+
+func (a *auth) setUserID(id string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.st.UserID != id {
+		a.st.UserID = id
+		a.store.save(a.st)
+	}
+}
+
+// reject records that the API answered 401 to token, so the next call refreshes it.
+func (a *auth) reject(token string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.st.AccessToken == token {
+		a.rejected = true
+	}
+}
+
+// usable says whether the current access token may still be sent, margin before its expiry.
+func (a *auth) usable(margin time.Duration) bool {
+	if a.st.AccessToken == "" || a.rejected {
+		return false
+	}
+	return a.st.ExpiresAt == 0 || a.c.cfg.Now().Add(margin).Before(time.Unix(a.st.ExpiresAt, 0))
+}
+
+// token returns an access token for the API.
+func (a *auth) token(ctx context.Context) (string, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.usable(a.c.cfg.RefreshMargin) {
+		return a.st.AccessToken, nil
+	}
+	var refreshErr error
+	if a.st.RefreshToken != "" {
+		refreshErr = a.refresh(ctx)
+		if refreshErr == nil {
+			return a.st.AccessToken, nil
+		}
+		if !isRefusal(refreshErr) {
+			// Peloton is unwell, not saying no: keep using the old token while it lasts and
+			// do not risk a full login during an outage.
+			if a.usable(0) {
+				return a.st.AccessToken, nil
+			}
+			return "", fmt.Errorf("refreshing the access token: %w", refreshErr)
+		}
+		level.Warn(a.c.cfg.Logger).Log("msg", "Peloton refused the refresh token; it is dropped", "err", refreshErr)
+		a.st.RefreshToken = ""
+		a.store.save(a.st)
+		refreshErr = fmt.Errorf("refreshing the access token: %w", refreshErr)
+	}
+	if a.c.cfg.Password == "" {
+		return "", errors.Join(ErrNoCredentials, refreshErr)
+	}
+	if err := a.passwordLogin(ctx); err != nil {
+		return "", errors.Join(refreshErr, err)
+	}
+	return a.st.AccessToken, nil
+}
+
+// isRefusal tells a definite "no" (a 4xx other than 429) from a failure worth waiting out.
+func isRefusal(err error) bool {
+	var he *HTTPError
+	return errors.As(err, &he) && he.Status >= 400 && he.Status < 500 && he.Status != http.StatusTooManyRequests
+}
+
+func (a *auth) passwordLogin(ctx context.Context) error {
+	now := a.c.cfg.Now()
+	if now.Before(a.nextLogin) {
+		return &LoginBackoffError{Until: a.nextLogin, Cause: a.lastLoginErr}
+	}
+	tr, err := a.c.login(ctx)
+	if err != nil {
+		a.loginFailures++
+		backoff := a.c.cfg.LoginInterval << min(a.loginFailures-1, 20)
+		a.nextLogin = now.Add(min(backoff, a.c.cfg.MaxLoginBackoff))
+		a.lastLoginErr = err
+		return fmt.Errorf("password login: %w", err)
+	}
+	a.loginFailures, a.lastLoginErr = 0, nil
+	a.nextLogin = now.Add(a.c.cfg.LoginInterval)
+	a.adopt(tr)
+	level.Info(a.c.cfg.Logger).Log("msg", "logged in to Peloton with username and password")
+	return nil
+}
+
+// tokenResponse is what /oauth/token answers.
+type tokenResponse struct {
+	AccessToken  string `json:"access_token"`
+	RefreshToken string `json:"refresh_token"`
+	ExpiresIn    Number `json:"expires_in"`
+	TokenType    string `json:"token_type"`
+}
+
+// adopt takes new tokens, keeping the old refresh token when none came back, and saves them at
+// once: a rotated refresh token that is lost cannot be used again.
+func (a *auth) adopt(tr *tokenResponse) {
+	a.st.AccessToken = tr.AccessToken
+	a.rejected = false
+	if tr.RefreshToken != "" {
+		a.st.RefreshToken = tr.RefreshToken
+	}
+	a.st.ExpiresAt = 0
+	if tr.ExpiresIn.Valid && tr.ExpiresIn.Value > 0 {
+		a.st.ExpiresAt = a.c.cfg.Now().Add(time.Duration(tr.ExpiresIn.Value) * time.Second).Unix()
+	} else if exp, ok := jwtExpiry(tr.AccessToken); ok {
+		a.st.ExpiresAt = exp.Unix()
+	}
+	a.st.Version = stateVersion
+	a.store.save(a.st)
+}
+
+func (a *auth) refresh(ctx context.Context) error {
+	form := url.Values{
+		"grant_type":    {"refresh_token"},
+		"client_id":     {a.c.cfg.ClientID},
+		"refresh_token": {a.st.RefreshToken},
+	}
+	req, err := http.NewRequest(http.MethodPost, a.c.cfg.AuthURL+"/oauth/token", strings.NewReader(form.Encode()))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	tr, err := a.c.tokenRequest(ctx, a.c.http, req)
+	if err != nil {
+		return err
+	}
+	a.adopt(tr)
+	level.Debug(a.c.cfg.Logger).Log("msg", "refreshed the Peloton access token")
+	return nil
+}
+
+// tokenRequest posts to /oauth/token and decodes the answer.
+func (c *Client) tokenRequest(ctx context.Context, hc *http.Client, req *http.Request) (*tokenResponse, error) {
+	r, err := c.send(ctx, hc, "token", req)
+	if err != nil {
+		return nil, err
+	}
+	if r.status != http.StatusOK {
+		return nil, &HTTPError{Endpoint: "token", Status: r.status, Message: describeBody(r.header.Get("Content-Type"), r.body)}
+	}
+	var tr tokenResponse
+	if err := json.Unmarshal(r.body, &tr); err != nil {
+		return nil, fmt.Errorf("token: decoding the answer: %w", err)
+	}
+	if tr.AccessToken == "" {
+		return nil, errors.New("token: the answer holds no access token")
+	}
+	if tr.TokenType != "" && !strings.EqualFold(tr.TokenType, "bearer") {
+		return nil, fmt.Errorf("token: unexpected token type %q", tr.TokenType)
+	}
+	return &tr, nil
+}
+
+// jwtExpiry reads the exp claim of a JWT without verifying it: the exporter only needs to know
+// when to refresh, and the API is the judge of validity.
+func jwtExpiry(token string) (time.Time, bool) {
+	parts := strings.Split(token, ".")
+	if len(parts) != 3 {
+		return time.Time{}, false
+	}
+	payload, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(parts[1], "="))
+	if err != nil {
+		return time.Time{}, false
+	}
+	var claims struct {
+		Exp Number `json:"exp"`
+	}
+	if json.Unmarshal(payload, &claims) != nil || !claims.Exp.Valid || claims.Exp.Value <= 0 {
+		return time.Time{}, false
+	}
+	return time.Unix(int64(claims.Exp.Value), 0), true
+}

@@ -1,0 +1,382 @@
+package client_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/go-kit/log"
+
+	"github.com/peloton-exporter/peloton_exporter/client"
+	"github.com/peloton-exporter/peloton_exporter/simulator"
+)
+
+// syncBuffer collects log output from concurrent goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+type env struct {
+	t     *testing.T
+	sim   *simulator.Simulator
+	clock *simulator.Clock
+	logs  *syncBuffer
+	state string
+}
+
+func newEnv(t *testing.T, simCfg simulator.Config) *env {
+	t.Helper()
+	clock := simulator.NewClock(time.Now())
+	simCfg.Now = clock.Now
+	sim, err := simulator.Start(simCfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(sim.Close)
+	return &env{t: t, sim: sim, clock: clock, logs: &syncBuffer{}, state: filepath.Join(t.TempDir(), "state.json")}
+}
+
+// config is a client config pointed at the simulator with the demo credentials.
+func (e *env) config() client.Config {
+	return client.Config{
+		APIURL:    e.sim.APIURL(),
+		AuthURL:   e.sim.AuthURL(),
+		Username:  simulator.DemoUsername,
+		Password:  simulator.DemoPassword,
+		StateFile: e.state,
+		Timeout:   5 * time.Second,
+		Logger:    log.NewLogfmtLogger(e.logs),
+		Now:       e.clock.Now,
+	}
+}
+
+func (e *env) client(cfg client.Config) *client.Client {
+	e.t.Helper()
+	c, err := client.New(cfg)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return c
+}
+
+func ctx(t *testing.T) context.Context {
+	c, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	t.Cleanup(cancel)
+	return c
+}
+
+func readState(t *testing.T, path string) map[string]any {
+	t.Helper()
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatalf("state file: %v", err)
+	}
+	if fi.Mode().Perm() != 0o600 {
+		t.Errorf("state file mode = %v, want 0600", fi.Mode().Perm())
+	}
+	b, _ := os.ReadFile(path)
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		t.Fatalf("state file is not JSON: %v", err)
+	}
+	return m
+}
+
+func TestPasswordLoginFetchesOverviewAndPersistsTokens(t *testing.T) {
+	e := newEnv(t, simulator.Config{})
+	c := e.client(e.config())
+	ov, err := c.Overview(ctx(t))
+	if err != nil {
+		t.Fatalf("Overview: %v", err)
+	}
+	want := e.sim.Overview()
+	if ov.Streaks == nil || int(ov.Streaks.CurrentWeekly.Value) != want.Streaks.CurrentWeekly {
+		t.Errorf("weekly streak = %+v, want %d", ov.Streaks, want.Streaks.CurrentWeekly)
+	}
+	if got := len(ov.AchievementCounts.Achievements); got < 200 {
+		t.Errorf("achievements = %d, want 200+", got)
+	}
+	if n := e.sim.Requests(simulator.EndpointLogin); n != 1 {
+		t.Errorf("password logins = %d, want 1", n)
+	}
+	st := readState(t, e.state)
+	for _, k := range []string{"access_token", "refresh_token", "expires_at", "user_id"} {
+		if st[k] == nil || st[k] == "" {
+			t.Errorf("state file lacks %s: %v", k, st)
+		}
+	}
+	if exp, ok := c.TokenExpiry(); !ok || exp.Sub(e.clock.Now()) < 47*time.Hour {
+		t.Errorf("token expiry = %v, %v; want about 48h ahead", exp, ok)
+	}
+
+	// A restart with the same state file reuses the tokens: no second login.
+	c2 := e.client(e.config())
+	if _, err := c2.Overview(ctx(t)); err != nil {
+		t.Fatalf("Overview after restart: %v", err)
+	}
+	if n := e.sim.Requests(simulator.EndpointLogin); n != 1 {
+		t.Errorf("password logins after restart = %d, want still 1", n)
+	}
+	if n := e.sim.Requests(simulator.EndpointMe); n != 1 {
+		t.Errorf("/api/me calls = %d, want 1 (the user id is saved)", n)
+	}
+}
+
+func TestStatsCountRequestsByEndpointAndCode(t *testing.T) {
+	e := newEnv(t, simulator.Config{})
+	c := e.client(e.config())
+	if _, err := c.Overview(ctx(t)); err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]uint64{}
+	for _, s := range c.Stats() {
+		got[s.Endpoint+"/"+s.Code] = s.Count
+	}
+	for _, k := range []string{"authorize/302", "login/200", "callback/302", "token/200", "me/200", "overview/200"} {
+		if got[k] == 0 {
+			t.Errorf("no request counted for %s; counts: %v", k, got)
+		}
+	}
+}
+
+func TestWrongPasswordIsRefusedAndBacksOff(t *testing.T) {
+	e := newEnv(t, simulator.Config{})
+	cfg := e.config()
+	cfg.Password = "wrong-password-123"
+	cfg.LoginInterval = 15 * time.Minute
+	c := e.client(cfg)
+
+	_, err := c.Overview(ctx(t))
+	if !errors.Is(err, client.ErrCredentialsRefused) {
+		t.Fatalf("err = %v, want ErrCredentialsRefused", err)
+	}
+	for i := 0; i < 5; i++ {
+		_, err = c.Overview(ctx(t))
+		var backoff *client.LoginBackoffError
+		if !errors.As(err, &backoff) {
+			t.Fatalf("repeat %d: err = %v, want a LoginBackoffError", i, err)
+		}
+	}
+	if n := e.sim.Requests(simulator.EndpointLogin); n != 1 {
+		t.Fatalf("credential posts = %d, want 1: refused credentials must not be hammered", n)
+	}
+	// The back-off doubles after each failure: 15m, then 30m.
+	e.clock.Advance(16 * time.Minute)
+	if _, err = c.Overview(ctx(t)); !errors.Is(err, client.ErrCredentialsRefused) {
+		t.Fatalf("after 16m: err = %v, want a second refused attempt", err)
+	}
+	e.clock.Advance(16 * time.Minute)
+	if _, err = c.Overview(ctx(t)); err == nil || e.sim.Requests(simulator.EndpointLogin) != 2 {
+		t.Fatalf("16m after the 2nd failure: err = %v, logins = %d; want still backing off at 2", err, e.sim.Requests(simulator.EndpointLogin))
+	}
+	e.clock.Advance(15 * time.Minute)
+	e.sim.SetPassword(cfg.Password) // the member fixes the account: the next attempt succeeds
+	if _, err = c.Overview(ctx(t)); err != nil {
+		t.Fatalf("after the back-off with a valid password: %v", err)
+	}
+	if strings.Contains(e.logs.String(), cfg.Password) || strings.Contains(err2s(err), cfg.Password) {
+		t.Error("the password leaked into logs or errors")
+	}
+}
+
+func err2s(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
+}
+
+func TestRefreshBeforeExpiryRotatesAndSaves(t *testing.T) {
+	e := newEnv(t, simulator.Config{AccessTokenTTL: 2 * time.Hour})
+	c := e.client(e.config())
+	if _, err := c.Overview(ctx(t)); err != nil {
+		t.Fatal(err)
+	}
+	first := readState(t, e.state)["refresh_token"]
+
+	e.clock.Advance(90 * time.Minute) // inside the default 1h refresh margin
+	if _, err := c.Overview(ctx(t)); err != nil {
+		t.Fatalf("Overview near expiry: %v", err)
+	}
+	second := readState(t, e.state)["refresh_token"]
+	if second == first {
+		t.Fatal("the refresh token did not rotate in the state file")
+	}
+	if n := e.sim.Requests(simulator.EndpointLogin); n != 1 {
+		t.Errorf("password logins = %d, want 1 (refresh, not login)", n)
+	}
+
+	// A client that kept the old (rotated away) refresh token is refused and falls back to a
+	// password login.
+	stale := e.config()
+	stale.StateFile = ""
+	stale.RefreshToken = first.(string)
+	e.clock.Advance(3 * time.Hour)
+	c3 := e.client(stale)
+	if _, err := c3.Overview(ctx(t)); err != nil {
+		t.Fatalf("fallback to password: %v", err)
+	}
+	if n := e.sim.Requests(simulator.EndpointLogin); n != 2 {
+		t.Errorf("password logins = %d, want 2 (the stale refresh token forced one)", n)
+	}
+}
+
+func TestTokenOnlyModeRefreshesOn401(t *testing.T) {
+	e := newEnv(t, simulator.Config{})
+	access, refresh := e.sim.IssueTokens()
+	cfg := e.config()
+	cfg.Username, cfg.Password = "", ""
+	cfg.AccessToken, cfg.RefreshToken = access, refresh
+	c := e.client(cfg)
+	if _, err := c.Overview(ctx(t)); err != nil {
+		t.Fatalf("Overview with browser tokens: %v", err)
+	}
+	e.sim.RevokeAccessTokens()
+	if _, err := c.Overview(ctx(t)); err != nil {
+		t.Fatalf("Overview after the access token was revoked: %v", err)
+	}
+	if n := e.sim.Requests(simulator.EndpointLogin); n != 0 {
+		t.Errorf("password logins = %d, want 0", n)
+	}
+
+	// Without a working refresh token and without a password there is nothing left to try.
+	e.sim.RevokeAccessTokens()
+	e.sim.RevokeRefreshTokens()
+	_, err := c.Overview(ctx(t))
+	if !errors.Is(err, client.ErrNoCredentials) {
+		t.Fatalf("err = %v, want ErrNoCredentials", err)
+	}
+	for _, secret := range []string{access, refresh} {
+		if strings.Contains(err.Error(), secret) || strings.Contains(e.logs.String(), secret) {
+			t.Error("a token leaked into an error or the logs")
+		}
+	}
+}
+
+func TestSuppliedTokensYieldToTheirSavedSuccessors(t *testing.T) {
+	e := newEnv(t, simulator.Config{AccessTokenTTL: 2 * time.Hour})
+	access, refresh := e.sim.IssueTokens()
+	cfg := e.config()
+	cfg.Username, cfg.Password = "", ""
+	cfg.AccessToken, cfg.RefreshToken = access, refresh
+	c := e.client(cfg)
+	e.clock.Advance(90 * time.Minute) // forces a refresh, rotating the refresh token
+	if _, err := c.Overview(ctx(t)); err != nil {
+		t.Fatal(err)
+	}
+	// Restarted with the same (now rotated away) tokens on the command line: the saved
+	// successors must be used, or the exporter would lock itself out.
+	e.clock.Advance(2 * time.Hour)
+	c2 := e.client(cfg)
+	if _, err := c2.Overview(ctx(t)); err != nil {
+		t.Fatalf("after restart with the original tokens: %v", err)
+	}
+}
+
+func TestRateLimitIsHonoured(t *testing.T) {
+	for name, retryAfter := range map[string]func(now time.Time) string{
+		"seconds":   func(time.Time) string { return "120" },
+		"http-date": func(now time.Time) string { return now.Add(2 * time.Minute).UTC().Format(http.TimeFormat) },
+	} {
+		t.Run(name, func(t *testing.T) {
+			e := newEnv(t, simulator.Config{})
+			c := e.client(e.config())
+			if _, err := c.Overview(ctx(t)); err != nil {
+				t.Fatal(err)
+			}
+			e.sim.InjectFault(simulator.EndpointOverview, simulator.Fault{Status: 429, Body: `{}`, Header: http.Header{"Retry-After": {retryAfter(e.clock.Now())}}, Times: 1})
+			var rl *client.RateLimitedError
+			if _, err := c.Overview(ctx(t)); !errors.As(err, &rl) {
+				t.Fatalf("err = %v, want RateLimitedError", err)
+			}
+			before := e.sim.Requests(simulator.EndpointOverview)
+			e.clock.Advance(time.Minute)
+			if _, err := c.Overview(ctx(t)); !errors.As(err, &rl) {
+				t.Fatalf("within Retry-After: err = %v, want RateLimitedError", err)
+			}
+			if n := e.sim.Requests(simulator.EndpointOverview); n != before {
+				t.Errorf("requests within Retry-After = %d, want none", n-before)
+			}
+			e.clock.Advance(90 * time.Second)
+			if _, err := c.Overview(ctx(t)); err != nil {
+				t.Fatalf("after Retry-After: %v", err)
+			}
+		})
+	}
+}
+
+func TestAPIErrorsAreClear(t *testing.T) {
+	cases := []struct {
+		name  string
+		fault simulator.Fault
+		want  string
+	}{
+		{"server error", simulator.Fault{Status: 503, Body: `{"status":503,"message":"Service Unavailable"}`}, "HTTP 503: Service Unavailable"},
+		{"cdn block page", simulator.Fault{Status: 403, Body: `<html><body>Attention Required! | Cloudflare</body></html>`, Header: http.Header{"Content-Type": {"text/html"}}}, "HTML page"},
+		{"retired login", simulator.Fault{Status: 403, Body: `{"status":403,"message":"Access forbidden. Endpoint no longer accepting requests."}`}, "retired"},
+		{"malformed json", simulator.Fault{Status: 200, Body: `{"streaks": {"current_weekly": 3`}, "decoding"},
+		{"wrong type", simulator.Fault{Status: 200, Body: `{"streaks": {"current_weekly": {"n": 3}}}`}, "current_weekly"},
+		{"empty 200", simulator.Fault{Status: 200, Body: ` `}, "empty answer"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t, simulator.Config{})
+			c := e.client(e.config())
+			e.sim.InjectFault(simulator.EndpointOverview, tc.fault)
+			_, err := c.Overview(ctx(t))
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("err = %v, want it to mention %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestBodySizeIsLimited(t *testing.T) {
+	e := newEnv(t, simulator.Config{})
+	cfg := e.config()
+	cfg.MaxBodyBytes = 64 << 10
+	c := e.client(cfg)
+	e.sim.InjectFault(simulator.EndpointOverview, simulator.Fault{Status: 200, Body: `{"x":"` + strings.Repeat("a", 1<<20) + `"}`})
+	if _, err := c.Overview(ctx(t)); err == nil || !strings.Contains(err.Error(), "limit") {
+		t.Fatalf("err = %v, want a size-limit error", err)
+	}
+}
+
+func TestBadStateFileIsIgnored(t *testing.T) {
+	for name, content := range map[string]string{"corrupt": "{not json", "empty": "", "wrong version": `{"version":99,"access_token":"x"}`} {
+		t.Run(name, func(t *testing.T) {
+			e := newEnv(t, simulator.Config{})
+			if err := os.WriteFile(e.state, []byte(content), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			c := e.client(e.config())
+			if _, err := c.Overview(ctx(t)); err != nil {
+				t.Fatalf("Overview with a %s state file: %v", name, err)
+			}
+			if readState(t, e.state)["access_token"] == nil {
+				t.Error("the state file was not rewritten with good tokens")
+			}
+		})
+	}
+}

@@ -1,0 +1,94 @@
+package client
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// ErrCredentialsRefused means Peloton's login refused the username or password. Retrying soon
+// cannot help and risks locking the account, so logins back off.
+var ErrCredentialsRefused = errors.New("Peloton refused the username or password")
+
+// ErrLegacyLoginRetired is what Peloton's retired POST /auth/login answers since late 2025.
+var ErrLegacyLoginRetired = errors.New("Peloton retired this login method (POST /auth/login answers 403 since late 2025); log in with the Auth0 flow or browser tokens instead")
+
+// ErrNoCredentials means there is no usable token and nothing to get a new one with.
+var ErrNoCredentials = errors.New("no usable access token, no working refresh token and no password to log in with")
+
+// HTTPError is an unexpected HTTP answer. It carries Peloton's own message when the body had
+// one, never the body itself (bodies may echo request data).
+type HTTPError struct {
+	Endpoint string
+	Status   int
+	Message  string
+}
+
+func (e *HTTPError) Error() string {
+	if e.Message == "" {
+		return fmt.Sprintf("%s: HTTP %d", e.Endpoint, e.Status)
+	}
+	return fmt.Sprintf("%s: HTTP %d: %s", e.Endpoint, e.Status, e.Message)
+}
+
+// RateLimitedError means Peloton asked us to wait (429 Retry-After) and the wait is not over.
+type RateLimitedError struct {
+	Endpoint string
+	Until    time.Time
+}
+
+func (e *RateLimitedError) Error() string {
+	return fmt.Sprintf("%s: rate limited by Peloton until %s", e.Endpoint, e.Until.UTC().Format(time.RFC3339))
+}
+
+// LoginBackoffError means a password login is not attempted yet, to protect the account.
+type LoginBackoffError struct {
+	Until time.Time
+	Cause error // why the previous login failed
+}
+
+func (e *LoginBackoffError) Error() string {
+	return fmt.Sprintf("password login deferred until %s (previous attempt: %v)", e.Until.UTC().Format(time.RFC3339), e.Cause)
+}
+
+func (e *LoginBackoffError) Unwrap() error { return e.Cause }
+
+// describeBody extracts a short human message from an error body without echoing it whole.
+func describeBody(contentType string, body []byte) string {
+	trimmed := strings.TrimSpace(string(body))
+	if strings.Contains(contentType, "html") || strings.HasPrefix(trimmed, "<") {
+		return "an HTML page instead of JSON (a CDN or bot-protection block?)"
+	}
+	var m struct {
+		Message          string `json:"message"`
+		Description      string `json:"description"`
+		Error            string `json:"error"`
+		ErrorDescription string `json:"error_description"`
+		Code             any    `json:"code"`
+		ErrorCode        any    `json:"error_code"`
+	}
+	if json.Unmarshal(body, &m) != nil {
+		if trimmed == "" {
+			return ""
+		}
+		return "an unreadable body"
+	}
+	var parts []string
+	for _, s := range []string{m.Error, m.Message, m.Description, m.ErrorDescription} {
+		if s != "" {
+			parts = append(parts, s)
+		}
+	}
+	for _, c := range []any{m.Code, m.ErrorCode} {
+		if c != nil {
+			parts = append(parts, fmt.Sprintf("code %v", c))
+		}
+	}
+	msg := strings.Join(parts, ", ")
+	if len(msg) > 200 {
+		msg = msg[:200] + "…"
+	}
+	return msg
+}

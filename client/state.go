@@ -1,0 +1,109 @@
+package client
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sync"
+
+	"github.com/go-kit/log"
+	"github.com/go-kit/log/level"
+)
+
+const stateVersion = 1
+
+// tokenState is what the state file holds, so that a restart reuses tokens instead of logging
+// in again.
+type tokenState struct {
+	Version      int    `json:"version"`
+	AccessToken  string `json:"access_token,omitempty"`
+	RefreshToken string `json:"refresh_token,omitempty"`
+	ExpiresAt    int64  `json:"expires_at,omitempty"` // Unix seconds; 0 when unknown
+	UserID       string `json:"user_id,omitempty"`
+	// Supplied fingerprints the tokens the user gave on the command line (a short hash, not
+	// the tokens), to notice when they are replaced.
+	Supplied string `json:"supplied,omitempty"`
+}
+
+// stateStore reads and writes the state file. Problems are logged and never fatal: the worst
+// case is one more login.
+type stateStore struct {
+	path   string
+	logger log.Logger
+
+	mu      sync.Mutex
+	lastErr string
+}
+
+func (s *stateStore) load() tokenState {
+	if s.path == "" {
+		return tokenState{}
+	}
+	b, err := os.ReadFile(s.path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return tokenState{}
+	}
+	if err != nil {
+		level.Warn(s.logger).Log("msg", "cannot read the state file; starting without saved tokens", "path", s.path, "err", err)
+		return tokenState{}
+	}
+	if fi, err := os.Stat(s.path); err == nil && fi.Mode().Perm()&0o077 != 0 {
+		level.Warn(s.logger).Log("msg", "the state file holds tokens and is readable by other users; it will be rewritten with mode 0600", "path", s.path, "mode", fi.Mode().Perm().String())
+	}
+	var st tokenState
+	if err := json.Unmarshal(b, &st); err != nil || st.Version != stateVersion {
+		level.Warn(s.logger).Log("msg", "the state file is damaged or of an unknown version; ignoring it", "path", s.path)
+		return tokenState{}
+	}
+	return st
+}
+
+func (s *stateStore) save(st tokenState) {
+	if s.path == "" {
+		return
+	}
+	b, err := json.Marshal(st)
+	if err == nil {
+		err = WriteFileAtomic(s.path, b)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err != nil && err.Error() != s.lastErr {
+		level.Warn(s.logger).Log("msg", "cannot save tokens to the state file; a restart will need a new login", "path", s.path, "err", err)
+	}
+	s.lastErr = ""
+	if err != nil {
+		s.lastErr = err.Error()
+	}
+}
+
+// WriteFileAtomic replaces path with data, mode 0600, so that a crash leaves the old file or the
+// new one, never half of one.
+func WriteFileAtomic(path string, data []byte) error {
+	dir := filepath.Dir(path)
+	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return fmt.Errorf("creating a file beside %s: %w", path, err)
+	}
+	tmp := f.Name()
+	defer os.Remove(tmp) // a no-op once renamed
+	if err := f.Chmod(0o600); err != nil {
+		f.Close()
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}
