@@ -1,0 +1,299 @@
+package collector_test
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/go-kit/log"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/prometheus/common/expfmt"
+
+	"github.com/peloton-exporter/peloton_exporter/client"
+	"github.com/peloton-exporter/peloton_exporter/collector"
+	"github.com/peloton-exporter/peloton_exporter/simulator"
+)
+
+// overviewMetrics are the series compared with the golden files; the health series that carry
+// wall-clock times are checked separately.
+var overviewMetrics = []string{
+	"peloton_up", "peloton_workouts", "peloton_personal_record_output_joules",
+	"peloton_personal_record_timestamp_seconds", "peloton_weekly_streak", "peloton_weekly_streak_best",
+	"peloton_weekly_streak_start_timestamp_seconds", "peloton_daily_streak",
+	"peloton_daily_streak_start_timestamp_seconds", "peloton_achievements",
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+type env struct {
+	sim   *simulator.Simulator
+	clock *simulator.Clock
+	exp   *collector.Exporter
+	logs  *syncBuffer
+}
+
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	clock := simulator.NewClock(time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC))
+	sim, err := simulator.Start(simulator.Config{Now: clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(sim.Close)
+	logs := &syncBuffer{}
+	logger := log.NewLogfmtLogger(logs)
+	c, err := client.New(client.Config{
+		APIURL: sim.APIURL(), AuthURL: sim.AuthURL(),
+		Username: simulator.DemoUsername, Password: simulator.DemoPassword,
+		Timeout: 5 * time.Second, Logger: logger, Now: clock.Now,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	exp := collector.New(c, collector.Options{TTL: 5 * time.Minute, Logger: logger, Now: clock.Now})
+	t.Cleanup(exp.Close)
+	return &env{sim: sim, clock: clock, exp: exp, logs: logs}
+}
+
+func (e *env) refresh(t *testing.T) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	e.exp.Refresh(ctx)
+}
+
+func fixture(t *testing.T, name string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("testdata", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func compareGolden(t *testing.T, exp prometheus.Collector, golden string) {
+	t.Helper()
+	path := filepath.Join("testdata", golden)
+	if os.Getenv("UPDATE_GOLDEN") != "" {
+		got, err := testutil.CollectAndFormat(exp, expfmt.TypeTextPlain, overviewMetrics...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := testutil.CollectAndCompare(exp, f, overviewMetrics...); err != nil {
+		t.Error(err)
+	}
+}
+
+func TestFullOverview(t *testing.T) {
+	e := newEnv(t)
+	e.sim.SetOverviewJSON(fixture(t, "overview_full.json"))
+	e.refresh(t)
+	compareGolden(t, e.exp, "full.prom")
+	if !strings.Contains(e.logs.String(), "sec_per_500m") {
+		t.Error("records in an unknown unit were not logged")
+	}
+}
+
+func TestPartialOverview(t *testing.T) {
+	e := newEnv(t)
+	e.sim.SetOverviewJSON(fixture(t, "overview_partial.json"))
+	e.refresh(t)
+	compareGolden(t, e.exp, "partial.prom")
+}
+
+func TestFailedRefreshKeepsLastGoodData(t *testing.T) {
+	e := newEnv(t)
+	e.sim.SetOverviewJSON(fixture(t, "overview_full.json"))
+	e.refresh(t)
+	e.sim.InjectFault(simulator.EndpointOverview, simulator.Fault{Status: 502, Body: `{"message":"Bad Gateway"}`})
+	for i := 0; i < 4; i++ {
+		e.clock.Advance(6 * time.Minute)
+		e.refresh(t)
+	}
+	compareGolden(t, e.exp, "failed.prom")
+	if n := strings.Count(e.logs.String(), "refresh from Peloton failed"); n != 1 {
+		t.Errorf("the same failure was logged %d times, want once", n)
+	}
+
+	// A new cause is logged again; recovery is logged and brings peloton_up back.
+	e.sim.ClearFaults()
+	e.sim.InjectFault(simulator.EndpointOverview, simulator.Fault{Status: 200, Body: `{"streaks": 5}`})
+	e.clock.Advance(2 * time.Minute)
+	e.refresh(t)
+	if n := strings.Count(e.logs.String(), "refresh from Peloton failed"); n != 2 {
+		t.Errorf("failure log lines = %d, want 2 after the cause changed", n)
+	}
+	e.sim.ClearFaults()
+	e.clock.Advance(2 * time.Minute)
+	e.refresh(t)
+	if v := testutil.ToFloat64(gauge(t, e.exp, "peloton_up")); v != 1 {
+		t.Errorf("peloton_up = %v after recovery, want 1", v)
+	}
+	if !strings.Contains(e.logs.String(), "recovered") {
+		t.Error("recovery was not logged")
+	}
+}
+
+func TestNoDataBeforeFirstRefresh(t *testing.T) {
+	e := newEnv(t)
+	e.sim.InjectFault(simulator.EndpointAuthorize, simulator.Fault{Status: 503, Body: "down"})
+	e.refresh(t)
+	if err := testutil.CollectAndCompare(e.exp, strings.NewReader("# HELP peloton_up 1 if the most recent refresh from Peloton succeeded, else 0 (older data is still served).\n# TYPE peloton_up gauge\npeloton_up 0\n"), overviewMetrics...); err != nil {
+		t.Error(err)
+	}
+}
+
+func TestHealthMetrics(t *testing.T) {
+	e := newEnv(t)
+	e.refresh(t)
+	reg := prometheus.NewPedanticRegistry()
+	reg.MustRegister(e.exp)
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]bool{}
+	for _, mf := range mfs {
+		got[mf.GetName()] = true
+	}
+	for _, name := range []string{"peloton_up", "peloton_last_refresh_success_timestamp_seconds", "peloton_refresh_duration_seconds", "peloton_api_requests_total", "peloton_auth_token_expiry_timestamp_seconds"} {
+		if !got[name] {
+			t.Errorf("%s missing", name)
+		}
+	}
+	want := float64(e.clock.Now().Add(48 * time.Hour).Unix())
+	if v := testutil.ToFloat64(gauge(t, e.exp, "peloton_auth_token_expiry_timestamp_seconds")); v != want {
+		t.Errorf("token expiry = %v, want %v", v, want)
+	}
+	problems, err := testutil.CollectAndLint(e.exp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range problems {
+		t.Errorf("lint: %s: %s", p.Metric, p.Text)
+	}
+}
+
+// gauge isolates one metric of the exporter for testutil.ToFloat64.
+func gauge(t *testing.T, exp prometheus.Collector, name string) prometheus.Collector {
+	t.Helper()
+	return filtered{exp, name}
+}
+
+type filtered struct {
+	prometheus.Collector
+	name string
+}
+
+func (f filtered) Collect(ch chan<- prometheus.Metric) {
+	all := make(chan prometheus.Metric)
+	go func() { f.Collector.Collect(all); close(all) }()
+	for m := range all {
+		if strings.Contains(m.Desc().String(), `fqName: "`+f.name+`"`) {
+			ch <- m
+		}
+	}
+}
+
+func TestConcurrentScrapesShareOneRefresh(t *testing.T) {
+	e := newEnv(t)
+	e.refresh(t) // log in first, so only overview requests remain to count
+	e.clock.Advance(6 * time.Minute)
+	before := e.sim.Requests(simulator.EndpointOverview)
+	e.sim.InjectFault(simulator.EndpointOverview, simulator.Fault{Delay: 300 * time.Millisecond})
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(e.exp)
+	srv := httptest.NewServer(e.exp.Handler(promhttp.HandlerFor(reg, promhttp.HandlerOpts{})))
+	defer srv.Close()
+
+	const scrapers = 100
+	var wg sync.WaitGroup
+	errs := make(chan error, scrapers)
+	for i := 0; i < scrapers; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			req, _ := http.NewRequest(http.MethodGet, srv.URL, nil)
+			req.Header.Set("X-Prometheus-Scrape-Timeout-Seconds", "10")
+			resp, err := srv.Client().Do(req)
+			if err != nil {
+				errs <- err
+				return
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if !strings.Contains(string(body), "peloton_up 1") {
+				errs <- io.ErrUnexpectedEOF
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Errorf("scrape: %v", err)
+	}
+	if n := e.sim.Requests(simulator.EndpointOverview) - before; n != 1 {
+		t.Errorf("100 concurrent scrapes caused %d overview requests, want 1", n)
+	}
+}
+
+func TestScrapeDeadlineServesOldData(t *testing.T) {
+	e := newEnv(t)
+	e.refresh(t)
+	e.clock.Advance(6 * time.Minute)
+	e.sim.InjectFault(simulator.EndpointOverview, simulator.Fault{Delay: 10 * time.Second, Times: 1})
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(e.exp)
+	srv := httptest.NewServer(e.exp.Handler(promhttp.HandlerFor(reg, promhttp.HandlerOpts{})))
+	defer srv.Close()
+	req, _ := http.NewRequest(http.MethodGet, srv.URL, nil)
+	req.Header.Set("X-Prometheus-Scrape-Timeout-Seconds", "1")
+	start := time.Now()
+	resp, err := srv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if waited := time.Since(start); waited > 5*time.Second {
+		t.Errorf("the scrape waited %v for a slow refresh despite a 1s scrape timeout", waited)
+	}
+	if !strings.Contains(string(body), "peloton_weekly_streak ") {
+		t.Error("the scrape that timed out did not get the previous data")
+	}
+}

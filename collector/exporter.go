@@ -1,0 +1,226 @@
+// Package collector turns Peloton data into Prometheus metrics. It caches what it fetched for a
+// TTL, shares one refresh between concurrent scrapes and keeps serving the last good data when
+// Peloton fails. It knows the client's types and nothing of HTTP to Peloton.
+package collector
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/go-kit/log"
+	"github.com/go-kit/log/level"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/peloton-exporter/peloton_exporter/client"
+)
+
+// Source is what the exporter needs of Peloton; *client.Client is one.
+type Source interface {
+	Overview(ctx context.Context) (*client.Overview, error)
+	Stats() []client.RequestCount
+	TokenExpiry() (time.Time, bool)
+}
+
+// Options tune the exporter; zero values take the defaults.
+type Options struct {
+	TTL            time.Duration // how long fetched data is served before a scrape refreshes it (default 5m)
+	RefreshTimeout time.Duration // upper bound of one refresh, whoever waits for it (default 2m)
+	Logger         log.Logger
+	Now            func() time.Time
+}
+
+// Exporter is a prometheus.Collector serving a cached snapshot of Peloton data.
+type Exporter struct {
+	src    Source
+	opts   Options
+	descs  *descs
+	ctx    context.Context // ends refreshes on Close
+	cancel context.CancelFunc
+
+	mu       sync.Mutex
+	snap     snapshot
+	inflight chan struct{} // non-nil while a refresh runs; closed when it ends
+	units    map[string]bool
+}
+
+// snapshot is the state of the last refresh, and the metrics of the last good one, built once
+// per refresh so that a scrape only copies them.
+type snapshot struct {
+	data        []prometheus.Metric
+	attempted   bool
+	up          bool
+	attemptEnd  time.Time
+	lastSuccess time.Time
+	duration    time.Duration
+	lastErr     string
+}
+
+var _ prometheus.Collector = (*Exporter)(nil)
+
+func New(src Source, opts Options) *Exporter {
+	if opts.TTL <= 0 {
+		opts.TTL = 5 * time.Minute
+	}
+	if opts.RefreshTimeout <= 0 {
+		opts.RefreshTimeout = 2 * time.Minute
+	}
+	if opts.Logger == nil {
+		opts.Logger = log.NewNopLogger()
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Exporter{
+		src:    src,
+		opts:   opts,
+		descs:  newDescs(fmt.Sprintf("cached for up to %s.", opts.TTL)),
+		ctx:    ctx,
+		cancel: cancel,
+		units:  map[string]bool{},
+	}
+}
+
+// Close stops a refresh in progress and waits for it.
+func (e *Exporter) Close() {
+	e.cancel()
+	e.mu.Lock()
+	ch := e.inflight
+	e.mu.Unlock()
+	if ch != nil {
+		<-ch
+	}
+}
+
+// retryInterval is how soon a failed refresh is tried again: sooner than the TTL so that data
+// recovers quickly, but not on every scrape.
+func (e *Exporter) retryInterval() time.Duration {
+	return min(e.opts.TTL, time.Minute)
+}
+
+func (e *Exporter) staleLocked() bool {
+	s := e.snap
+	switch {
+	case !s.attempted:
+		return true
+	case !s.up:
+		return e.opts.Now().Sub(s.attemptEnd) >= e.retryInterval()
+	default:
+		return e.opts.Now().Sub(s.lastSuccess) >= e.opts.TTL
+	}
+}
+
+// Refresh makes sure the data is no older than the TTL, fetching it if needed. Concurrent
+// callers share one fetch. It waits until the fetch ends or ctx is done, whichever is first;
+// a fetch outlives an impatient caller so that its result serves the next scrape.
+func (e *Exporter) Refresh(ctx context.Context) {
+	e.mu.Lock()
+	if !e.staleLocked() {
+		e.mu.Unlock()
+		return
+	}
+	ch := e.inflight
+	if ch == nil {
+		if e.ctx.Err() != nil { // closed
+			e.mu.Unlock()
+			return
+		}
+		ch = make(chan struct{})
+		e.inflight = ch
+		go e.refresh(ch)
+	}
+	e.mu.Unlock()
+	select {
+	case <-ch:
+	case <-ctx.Done():
+	}
+}
+
+func (e *Exporter) refresh(done chan struct{}) {
+	ctx, cancel := context.WithTimeout(e.ctx, e.opts.RefreshTimeout)
+	defer cancel()
+	start := e.opts.Now()
+	data, unknownUnits, err := e.fetch(ctx)
+	end := e.opts.Now()
+
+	e.mu.Lock()
+	defer close(done)
+	defer e.mu.Unlock()
+	e.inflight = nil
+	s := &e.snap
+	s.attempted, s.attemptEnd, s.duration = true, end, end.Sub(start)
+	for _, u := range unknownUnits {
+		if !e.units[u] {
+			e.units[u] = true
+			level.Warn(e.opts.Logger).Log("msg", "skipping personal records in a unit the exporter does not know", "unit", u)
+		}
+	}
+	if err != nil {
+		s.up = false
+		if msg := err.Error(); msg != s.lastErr {
+			// Logged once per change of cause, not once per scrape.
+			level.Error(e.opts.Logger).Log("msg", "refresh from Peloton failed; serving the last good data", "err", msg)
+			s.lastErr = msg
+		}
+		return
+	}
+	if s.lastErr != "" {
+		level.Info(e.opts.Logger).Log("msg", "refresh from Peloton recovered")
+	}
+	s.up, s.lastErr, s.lastSuccess, s.data = true, "", end, data
+}
+
+// fetch reads everything from Peloton and builds the samples.
+func (e *Exporter) fetch(ctx context.Context) ([]prometheus.Metric, []string, error) {
+	ov, err := e.src.Overview(ctx)
+	if err != nil {
+		return nil, nil, fmt.Errorf("fetching the overview: %w", err)
+	}
+	var s metricSet
+	units := e.descs.addOverview(&s, ov)
+	if s.dropped > 0 {
+		level.Debug(e.opts.Logger).Log("msg", "dropped samples with repeated or invalid labels", "count", s.dropped)
+	}
+	return s.metrics, units, nil
+}
+
+func (e *Exporter) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range e.descs.all() {
+		ch <- d
+	}
+}
+
+// Collect serves the snapshot; it never calls Peloton (Refresh does, bounded by the scrape).
+func (e *Exporter) Collect(ch chan<- prometheus.Metric) {
+	e.mu.Lock()
+	s := e.snap
+	e.mu.Unlock()
+	for _, m := range s.data {
+		ch <- m
+	}
+	d := e.descs
+	up := 0.0
+	if s.up {
+		up = 1
+	}
+	ch <- prometheus.MustNewConstMetric(d.up, prometheus.GaugeValue, up)
+	if !s.lastSuccess.IsZero() {
+		ch <- prometheus.MustNewConstMetric(d.lastSuccess, prometheus.GaugeValue, unixSeconds(s.lastSuccess))
+	}
+	if s.attempted {
+		ch <- prometheus.MustNewConstMetric(d.refreshDuration, prometheus.GaugeValue, s.duration.Seconds())
+	}
+	if exp, ok := e.src.TokenExpiry(); ok {
+		ch <- prometheus.MustNewConstMetric(d.tokenExpiry, prometheus.GaugeValue, float64(exp.Unix()))
+	}
+	stats := e.src.Stats()
+	sort.Slice(stats, func(i, j int) bool { return stats[i].Endpoint+stats[i].Code < stats[j].Endpoint+stats[j].Code })
+	for _, st := range stats {
+		ch <- prometheus.MustNewConstMetric(d.apiRequests, prometheus.CounterValue, float64(st.Count), st.Endpoint, st.Code)
+	}
+}
+
+func unixSeconds(t time.Time) float64 { return float64(t.UnixMilli()) / 1000 }

@@ -1,0 +1,78 @@
+package collector
+
+import (
+	"strings"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+const namespace = "peloton"
+
+// descs holds every descriptor the exporter can emit, built once.
+type descs struct {
+	workouts, prOutput, prTime                    *prometheus.Desc
+	weeklyStreak, weeklyBest, weeklyStart         *prometheus.Desc
+	dailyStreak, dailyStart                       *prometheus.Desc
+	achievements                                  *prometheus.Desc
+	up, lastSuccess, refreshDuration, apiRequests *prometheus.Desc
+	tokenExpiry                                   *prometheus.Desc
+}
+
+func newDescs(cached string) *descs {
+	d := func(name, help string, labels ...string) *prometheus.Desc {
+		return prometheus.NewDesc(prometheus.BuildFQName(namespace, "", name), help, labels, nil)
+	}
+	ov := "From the Peloton overview; " + cached
+	return &descs{
+		workouts:     d("workouts", "Workouts completed, by discipline. "+ov, "discipline", "name"),
+		prOutput:     d("personal_record_output_joules", "Personal record total output for a class length, in joules. "+ov, "discipline", "duration"),
+		prTime:       d("personal_record_timestamp_seconds", "When the personal record for a class length was set, in Unix seconds. "+ov, "discipline", "duration"),
+		weeklyStreak: d("weekly_streak", "Current weekly streak, in weeks. "+ov),
+		weeklyBest:   d("weekly_streak_best", "Best weekly streak, in weeks (Peloton may report it below the current one). "+ov),
+		weeklyStart:  d("weekly_streak_start_timestamp_seconds", "Start of the current weekly streak, in Unix seconds. "+ov),
+		dailyStreak:  d("daily_streak", "Current daily streak, in days. "+ov),
+		dailyStart:   d("daily_streak_start_timestamp_seconds", "Start of the current daily streak, in Unix seconds. "+ov),
+		achievements: d("achievements", "Times each achievement was earned. "+ov, "achievement", "name"),
+
+		up:              d("up", "1 if the most recent refresh from Peloton succeeded, else 0 (older data is still served)."),
+		lastSuccess:     d("last_refresh_success_timestamp_seconds", "When data was last fetched from Peloton successfully, in Unix seconds."),
+		refreshDuration: d("refresh_duration_seconds", "How long the most recent refresh from Peloton took."),
+		apiRequests:     d("api_requests_total", "Requests sent to Peloton, by endpoint and answer code (HTTP status, or error when none came).", "endpoint", "code"),
+		tokenExpiry:     d("auth_token_expiry_timestamp_seconds", "Expiry of the Peloton access token in use, in Unix seconds."),
+	}
+}
+
+func (d *descs) all() []*prometheus.Desc {
+	return []*prometheus.Desc{
+		d.workouts, d.prOutput, d.prTime, d.weeklyStreak, d.weeklyBest, d.weeklyStart,
+		d.dailyStreak, d.dailyStart, d.achievements,
+		d.up, d.lastSuccess, d.refreshDuration, d.apiRequests, d.tokenExpiry,
+	}
+}
+
+// metricSet collects const metrics built from Peloton's data, skipping what cannot be a valid
+// sample: a repeated label set (two entries with one slug) would make the whole scrape fail,
+// and a label value that is not UTF-8 is refused by the client library.
+type metricSet struct {
+	metrics []prometheus.Metric
+	seen    map[string]bool
+	dropped int
+}
+
+func (s *metricSet) add(desc *prometheus.Desc, vt prometheus.ValueType, v float64, labels ...string) {
+	key := desc.String() + "\xff" + strings.Join(labels, "\xff")
+	if s.seen == nil {
+		s.seen = map[string]bool{}
+	}
+	if s.seen[key] {
+		s.dropped++
+		return
+	}
+	m, err := prometheus.NewConstMetric(desc, vt, v, labels...)
+	if err != nil {
+		s.dropped++
+		return
+	}
+	s.seen[key] = true
+	s.metrics = append(s.metrics, m)
+}
