@@ -1,0 +1,26 @@
+VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+REVISION ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
+LDFLAGS  := -s -w \
+	-X github.com/prometheus/common/version.Version=$(VERSION) \
+	-X github.com/prometheus/common/version.Revision=$(REVISION) \
+	-X github.com/prometheus/common/version.Branch=$(shell git rev-parse --abbrev-ref HEAD 2>/dev/null) \
+	-X github.com/prometheus/common/version.BuildDate=$(shell date -u +%Y%m%d-%H:%M:%S)
+
+.PHONY: build test test-deps lint demo
+
+build:
+	CGO_ENABLED=0 go build -trimpath -ldflags "$(LDFLAGS)" -o peloton_exporter .
+
+test: test-deps
+	go vet ./...
+	go test -race -count=1 -timeout 15m ./...
+
+test-deps:
+	./scripts/install-test-deps.sh
+
+lint:
+	go vet ./...
+	gofmt -l . | (! grep .)
+
+demo: build
+	./peloton_exporter --demo

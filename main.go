@@ -1,0 +1,145 @@
+// Command peloton_exporter exports a Peloton account's training data as Prometheus metrics.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/alecthomas/kingpin/v2"
+	"github.com/go-kit/log"
+	"github.com/go-kit/log/level"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	versioncollector "github.com/prometheus/client_golang/prometheus/collectors/version"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/prometheus/common/version"
+	"github.com/prometheus/exporter-toolkit/web"
+	"github.com/prometheus/exporter-toolkit/web/kingpinflag"
+
+	"github.com/peloton-exporter/peloton_exporter/client"
+	"github.com/peloton-exporter/peloton_exporter/collector"
+	"github.com/peloton-exporter/peloton_exporter/simulator"
+)
+
+const exporterName = "peloton_exporter"
+
+// defaultPort sits above the 9100-9999 range that the Prometheus wiki's exporter port
+// allocations have filled.
+const defaultPort = "10070"
+
+func main() {
+	var (
+		username     = kingpin.Flag("peloton.username", "Peloton e-mail or username for password logins. The password comes from $PELOTON_PASSWORD or --peloton.password-file.").Envar("PELOTON_USERNAME").String()
+		passwordFile = kingpin.Flag("peloton.password-file", "File holding the Peloton password (instead of $PELOTON_PASSWORD).").Envar("PELOTON_PASSWORD_FILE").String()
+		accessFile   = kingpin.Flag("peloton.access-token-file", "File holding an access token taken from a browser session (instead of $PELOTON_ACCESS_TOKEN).").Envar("PELOTON_ACCESS_TOKEN_FILE").String()
+		refreshFile  = kingpin.Flag("peloton.refresh-token-file", "File holding a refresh token taken from a browser session (instead of $PELOTON_REFRESH_TOKEN).").Envar("PELOTON_REFRESH_TOKEN_FILE").String()
+		stateFileSet bool
+		stateFile    = kingpin.Flag("peloton.state-file", "File where tokens are kept across restarts (mode 0600). Empty keeps them in memory only.").Default("peloton_exporter.state.json").Envar("PELOTON_STATE_FILE").IsSetByUser(&stateFileSet).String()
+		apiURL       = kingpin.Flag("peloton.api-url", "Base URL of the Peloton API.").Default(client.DefaultAPIURL).Envar("PELOTON_API_URL").String()
+		authURL      = kingpin.Flag("peloton.auth-url", "Base URL of Peloton's Auth0 login.").Default(client.DefaultAuthURL).Envar("PELOTON_AUTH_URL").String()
+		clientID     = kingpin.Flag("peloton.client-id", "Auth0 client id of Peloton's web app.").Default(client.DefaultClientID).String()
+		audience     = kingpin.Flag("peloton.audience", "Auth0 audience of the Peloton API.").Default(client.DefaultAudience).String()
+		scope        = kingpin.Flag("peloton.scope", "Auth0 scopes to request.").Default(client.DefaultScope).String()
+		redirectURI  = kingpin.Flag("peloton.redirect-uri", "Auth0 redirect URI of Peloton's web app (never fetched).").Default(client.DefaultRedirectURI).String()
+		auth0Client  = kingpin.Flag("peloton.auth0-client", "Auth0-Client header value (base64 JSON naming the login library).").Default(client.DefaultAuth0Client).String()
+		cacheTTL     = kingpin.Flag("peloton.cache-ttl", "How long Peloton data is served before a scrape refreshes it.").Default("5m").Envar("PELOTON_CACHE_TTL").Duration()
+		timeout      = kingpin.Flag("peloton.timeout", "Timeout of each HTTP request to Peloton.").Default("10s").Duration()
+		loginEvery   = kingpin.Flag("peloton.login-interval", "Least time between two full password logins; failed logins back off exponentially from it.").Default("15m").Duration()
+		demo         = kingpin.Flag("demo", "Run against a built-in simulated Peloton: no account needed.").Bool()
+		metricsPath  = kingpin.Flag("web.telemetry-path", "Path under which to expose metrics.").Default("/metrics").String()
+		logLevel     = kingpin.Flag("log.level", "Only log messages with the given severity or above. One of: [debug, info, warn, error]").Default("info").Enum("debug", "info", "warn", "error")
+		logFormat    = kingpin.Flag("log.format", "Output format of log messages. One of: [logfmt, json]").Default("logfmt").Enum("logfmt", "json")
+		toolkitFlags = kingpinflag.AddFlags(kingpin.CommandLine, ":"+defaultPort)
+	)
+	kingpin.Version(version.Print(exporterName))
+	kingpin.HelpFlag.Short('h')
+	kingpin.Parse()
+
+	logger, slogger := newLoggers(*logFormat, *logLevel)
+	fatal := func(msg string, err error) {
+		level.Error(logger).Log("msg", msg, "err", err)
+		os.Exit(1)
+	}
+	level.Info(logger).Log("msg", "starting "+exporterName, "version", version.Info(), "build_context", version.BuildContext())
+	if *cacheTTL < time.Minute {
+		level.Warn(logger).Log("msg", "a cache TTL under a minute polls Peloton often and risks rate limits or account flags", "ttl", *cacheTTL)
+	}
+
+	cfg := client.Config{
+		APIURL: *apiURL, AuthURL: *authURL, ClientID: *clientID, Audience: *audience, Scope: *scope,
+		RedirectURI: *redirectURI, Auth0Client: *auth0Client, Username: *username, StateFile: *stateFile,
+		Timeout: *timeout, LoginInterval: *loginEvery, Logger: logger,
+		UserAgent: exporterName + "/" + version.Version,
+	}
+	if *demo {
+		sim, err := simulator.Start(simulator.Config{})
+		if err != nil {
+			fatal("starting the demo Peloton", err)
+		}
+		defer sim.Close()
+		cfg.APIURL, cfg.AuthURL = sim.APIURL(), sim.AuthURL()
+		cfg.Username, cfg.Password = simulator.DemoUsername, simulator.DemoPassword
+		if !stateFileSet && os.Getenv("PELOTON_STATE_FILE") == "" {
+			cfg.StateFile = "" // the demo's tokens die with it
+		}
+		level.Info(logger).Log("msg", "demo mode: using a simulated Peloton on loopback", "api", cfg.APIURL, "auth", cfg.AuthURL)
+	} else if err := loadCredentials(&cfg, logger, *passwordFile, *accessFile, *refreshFile); err != nil {
+		kingpin.Fatalf("%v", err)
+	}
+
+	pelo, err := client.New(cfg)
+	if err != nil {
+		fatal("invalid Peloton settings", err)
+	}
+	exporter := collector.New(pelo, collector.Options{TTL: *cacheTTL, Logger: logger})
+	defer exporter.Close()
+	go exporter.Refresh(context.Background()) // warm the cache so the first scrape has data
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(
+		exporter,
+		versioncollector.NewCollector(exporterName),
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+	)
+	mux := http.NewServeMux()
+	mux.Handle(*metricsPath, exporter.Handler(promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorLog: promErrorLogger{logger}})))
+	if *metricsPath != "/" {
+		landing, err := web.NewLandingPage(web.LandingConfig{
+			Name:        "Peloton Exporter",
+			Description: "Prometheus exporter for a Peloton account's training data",
+			Version:     version.Info(),
+			Links:       []web.LandingLinks{{Address: *metricsPath, Text: "Metrics"}},
+		})
+		if err != nil {
+			fatal("building the landing page", err)
+		}
+		mux.Handle("/", landing)
+	}
+
+	server := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go shutdownOnSignal(server, logger)
+	if err := web.ListenAndServe(server, toolkitFlags, slogger); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		fatal("serving HTTP", err)
+	}
+	level.Info(logger).Log("msg", "stopped")
+}
+
+// shutdownOnSignal finishes in-flight scrapes on SIGTERM or SIGINT before the process exits.
+func shutdownOnSignal(server *http.Server, logger log.Logger) {
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGTERM, os.Interrupt)
+	s := <-sig
+	level.Info(logger).Log("msg", "shutting down", "signal", s.String())
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	if err := server.Shutdown(ctx); err != nil {
+		level.Warn(logger).Log("msg", "shutdown did not finish cleanly", "err", fmt.Sprint(err))
+	}
+}
