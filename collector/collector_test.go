@@ -297,3 +297,33 @@ func TestScrapeDeadlineServesOldData(t *testing.T) {
 		t.Error("the scrape that timed out did not get the previous data")
 	}
 }
+
+func TestREADMEDocumentsEveryMetric(t *testing.T) {
+	b, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	documented := map[string]bool{}
+	for _, line := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(line, "| `peloton_") {
+			documented[strings.Trim(strings.Split(line, "|")[1], " `")] = true
+		}
+	}
+	delete(documented, "peloton_exporter_build_info") // from client_golang's version collector
+	e := newEnv(t)
+	ch := make(chan *prometheus.Desc)
+	go func() { e.exp.Describe(ch); close(ch) }()
+	described := map[string]bool{}
+	for d := range ch {
+		name := strings.SplitN(strings.TrimPrefix(d.String(), `Desc{fqName: "`), `"`, 2)[0]
+		described[name] = true
+		if !documented[name] {
+			t.Errorf("%s is not in the README's metrics table", name)
+		}
+	}
+	for name := range documented {
+		if !described[name] {
+			t.Errorf("the README documents %s, which the exporter does not describe", name)
+		}
+	}
+}

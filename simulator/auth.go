@@ -111,6 +111,7 @@ func (s *Simulator) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 	tx.created = s.cfg.Now()
 	s.pruneLocked(tx.created)
 	s.txByState[tx.loginState] = tx
+	s.noteSecretsLocked(tx.csrf)
 	s.mu.Unlock()
 
 	// No Domain and no Secure: the jar must send them back to plain-HTTP
@@ -234,6 +235,7 @@ func (s *Simulator) handleLogin(w http.ResponseWriter, r *http.Request) {
 
 	tx.wresult = randomToken(48)
 	s.txByWResult[tx.wresult] = tx
+	s.noteSecretsLocked(tx.wresult)
 	wctx, _ := json.Marshal(map[string]any{
 		"strategy":      "auth0",
 		"auth0Client":   "",
@@ -306,6 +308,7 @@ func (s *Simulator) handleResume(w http.ResponseWriter, r *http.Request) {
 	if ok {
 		delete(s.txByState, tx.loginState)
 		code = randomToken(24)
+		s.noteSecretsLocked(code)
 		s.codes[code] = &authCode{
 			challenge:   tx.challenge,
 			redirectURI: s.cfg.RedirectURI,

@@ -131,6 +131,7 @@ type Simulator struct {
 	member         *member
 	overviewJSON   []byte
 	streakOverride *int
+	secrets        []string // every credential value handed out, for leak tests
 }
 
 // Start generates the member and serves the auth and API hosts on two
@@ -320,6 +321,24 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.WriteHeader(status)
 	w.Write(body)
+}
+
+// Secrets lists every secret the simulator has handed out or accepted so far: the password,
+// csrf values, login results, authorization codes, access, refresh and id tokens. Tests search
+// the exporter's output for them.
+func (s *Simulator) Secrets() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]string{s.password}, s.secrets...)
+}
+
+// noteSecretsLocked remembers secrets for Secrets, the newest thousand only, so that a demo
+// that runs for months does not grow. s.mu must be held.
+func (s *Simulator) noteSecretsLocked(v ...string) {
+	s.secrets = append(s.secrets, v...)
+	if over := len(s.secrets) - 1000; over > 0 {
+		s.secrets = append(s.secrets[:0], s.secrets[over:]...)
+	}
 }
 
 // randomToken is an unguessable URL-safe string for states, cookies, codes

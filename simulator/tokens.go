@@ -78,10 +78,12 @@ func (s *Simulator) issueTokensLocked(scope, nonce string) tokenResponse {
 	refresh := randomToken(32)
 	s.access[access] = &accessGrant{userID: uid, expires: exp}
 	s.refresh[refresh] = &refreshGrant{userID: uid, scope: scope}
+	idToken := s.signJWT(idClaims)
+	s.noteSecretsLocked(access, refresh, idToken)
 	return tokenResponse{
 		AccessToken:  access,
 		RefreshToken: refresh,
-		IDToken:      s.signJWT(idClaims),
+		IDToken:      idToken,
 		Scope:        scope,
 		ExpiresIn:    int64(s.cfg.AccessTokenTTL / time.Second),
 		TokenType:    "Bearer",
