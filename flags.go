@@ -2,6 +2,8 @@ package main
 
 import (
 	"fmt"
+	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/alecthomas/kingpin/v2"
@@ -30,3 +32,22 @@ func (v *durationValue) Set(s string) error {
 }
 
 func (v *durationValue) String() string { return v.d.String() }
+
+// weekday turns a validated --streak.week-start value into a time.Weekday.
+func weekday(name string) time.Weekday {
+	for d := time.Sunday; d <= time.Saturday; d++ {
+		if strings.EqualFold(d.String(), name) {
+			return d
+		}
+	}
+	return time.Monday
+}
+
+// historyFile puts the workout history beside the state file, named after it so that two
+// exporters sharing a directory keep theirs apart; no state file, no history file.
+func historyFile(stateFile string) string {
+	if stateFile == "" {
+		return ""
+	}
+	return strings.TrimSuffix(stateFile, filepath.Ext(stateFile)) + ".history.json"
+}

@@ -10,6 +10,7 @@ import (
 	"os/signal"
 	"syscall"
 	"time"
+	_ "time/tzdata" // streak weeks need the member's zone even in a scratch container
 
 	"github.com/alecthomas/kingpin/v2"
 	"github.com/go-kit/log"
@@ -24,6 +25,7 @@ import (
 
 	"github.com/peloton-exporter/peloton_exporter/client"
 	"github.com/peloton-exporter/peloton_exporter/collector"
+	"github.com/peloton-exporter/peloton_exporter/history"
 	"github.com/peloton-exporter/peloton_exporter/simulator"
 )
 
@@ -51,6 +53,8 @@ func main() {
 		cacheTTL     = durationFlag(kingpin.Flag("peloton.cache-ttl", "How long Peloton data is served before a scrape refreshes it.").Default("5m").Envar("PELOTON_CACHE_TTL"))
 		timeout      = durationFlag(kingpin.Flag("peloton.timeout", "Timeout of each HTTP request to Peloton.").Default("10s"))
 		loginEvery   = durationFlag(kingpin.Flag("peloton.login-interval", "Least time between two full password logins; failed logins back off exponentially from it.").Default("15m"))
+		streakZone   = kingpin.Flag("streak.timezone", "IANA time zone of streak weeks (e.g. America/Chicago). Default: the member's, from Peloton.").Envar("PELOTON_STREAK_TIMEZONE").String()
+		weekStart    = kingpin.Flag("streak.week-start", "First day of a streak week.").Default("monday").Enum("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 		demo         = kingpin.Flag("demo", "Run against a built-in simulated Peloton: no account needed.").Bool()
 		metricsPath  = kingpin.Flag("web.telemetry-path", "Path under which to expose metrics.").Default("/metrics").String()
 		logLevel     = kingpin.Flag("log.level", "Only log messages with the given severity or above. One of: [debug, info, warn, error]").Default("info").Enum("debug", "info", "warn", "error")
@@ -93,11 +97,21 @@ func main() {
 		kingpin.Fatalf("%v", err)
 	}
 
+	if _, _, err := history.Timezone(*streakZone, "", nil); err != nil {
+		kingpin.Fatalf("--streak.timezone: %v", err)
+	}
+
 	pelo, err := client.New(cfg)
 	if err != nil {
 		fatal("invalid Peloton settings", err)
 	}
-	exporter := collector.New(pelo, collector.Options{TTL: *cacheTTL, Logger: logger})
+	exporter := collector.New(pelo, collector.Options{
+		TTL:       *cacheTTL,
+		History:   history.Open(historyFile(cfg.StateFile), logger),
+		Timezone:  *streakZone,
+		WeekStart: weekday(*weekStart),
+		Logger:    logger,
+	})
 	defer exporter.Close()
 	go exporter.Refresh(context.Background()) // warm the cache so the first scrape has data
 

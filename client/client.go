@@ -324,3 +324,22 @@ func (c *Client) Overview(ctx context.Context) (*Overview, error) {
 	}
 	return &ov, nil
 }
+
+// Workouts fetches one page (0-based) of the workout history, newest first; Peloton allows at
+// most 100 workouts a page.
+func (c *Client) Workouts(ctx context.Context, page, limit int) (*WorkoutPage, error) {
+	id, err := c.UserID(ctx)
+	if err != nil {
+		return nil, err
+	}
+	q := url.Values{
+		"page":    {strconv.Itoa(page)},
+		"limit":   {strconv.Itoa(limit)},
+		"sort_by": {"-created"},
+	}
+	var wp WorkoutPage
+	if err := c.getJSON(ctx, "workouts", "/api/user/"+url.PathEscape(id)+"/workouts", q, &wp); err != nil {
+		return nil, err
+	}
+	return &wp, nil
+}

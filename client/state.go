@@ -3,14 +3,14 @@ package client
 import (
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io/fs"
 	"os"
-	"path/filepath"
 	"sync"
 
 	"github.com/go-kit/log"
 	"github.com/go-kit/log/level"
+
+	"github.com/peloton-exporter/peloton_exporter/internal/atomicfile"
 )
 
 const stateVersion = 1
@@ -67,7 +67,7 @@ func (s *stateStore) save(st tokenState) {
 	}
 	b, err := json.Marshal(st)
 	if err == nil {
-		err = WriteFileAtomic(s.path, b)
+		err = atomicfile.Write(s.path, b)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -78,32 +78,4 @@ func (s *stateStore) save(st tokenState) {
 	if err != nil {
 		s.lastErr = err.Error()
 	}
-}
-
-// WriteFileAtomic replaces path with data, mode 0600, so that a crash leaves the old file or the
-// new one, never half of one.
-func WriteFileAtomic(path string, data []byte) error {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return fmt.Errorf("creating a file beside %s: %w", path, err)
-	}
-	tmp := f.Name()
-	defer os.Remove(tmp) // a no-op once renamed
-	if err := f.Chmod(0o600); err != nil {
-		f.Close()
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
 }

@@ -157,6 +157,26 @@ type Me struct {
 	WorkoutCounts []WorkoutCount `json:"workout_counts"`
 }
 
+// WorkoutPage is one page of GET /api/user/{id}/workouts, newest first.
+type WorkoutPage struct {
+	Data      []Workout `json:"data"`
+	Page      Number    `json:"page"`
+	PageCount Number    `json:"page_count"`
+	Total     Number    `json:"total"`
+	ShowNext  *bool     `json:"show_next"`
+}
+
+// Workout is one workout of the history, reduced to what the exporter uses.
+type Workout struct {
+	ID                Text   `json:"id"`
+	StartTime         Number `json:"start_time"` // Unix seconds
+	EndTime           Number `json:"end_time"`   // Unix seconds; null while in progress
+	Status            Text   `json:"status"`     // COMPLETE or IN_PROGRESS
+	FitnessDiscipline Text   `json:"fitness_discipline"`
+	TotalWork         Number `json:"total_work"` // joules
+	Timezone          Text   `json:"timezone"`
+}
+
 // ParseRecordDate reads a record's workout_date: ISO 8601 without a zone (meaning UTC), with or
 // without fractional seconds; a zoned form is accepted too in case Peloton starts sending one.
 func ParseRecordDate(s string) (time.Time, error) {

@@ -75,7 +75,7 @@ func newEnv(t *testing.T) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	exp := collector.New(c, collector.Options{TTL: 5 * time.Minute, Logger: logger, Now: clock.Now})
+	exp := collector.New(c, collector.Options{TTL: 5 * time.Minute, WeekStart: time.Monday, Logger: logger, Now: clock.Now})
 	t.Cleanup(exp.Close)
 	return &env{sim: sim, clock: clock, exp: exp, logs: logs}
 }
@@ -139,7 +139,9 @@ func TestFailedRefreshKeepsLastGoodData(t *testing.T) {
 	e := newEnv(t)
 	e.sim.SetOverviewJSON(fixture(t, "overview_full.json"))
 	e.refresh(t)
-	e.sim.InjectFault(simulator.EndpointOverview, simulator.Fault{Status: 502, Body: `{"message":"Bad Gateway"}`})
+	for _, ep := range []string{simulator.EndpointMe, simulator.EndpointOverview, simulator.EndpointWorkouts} {
+		e.sim.InjectFault(ep, simulator.Fault{Status: 502, Body: `{"message":"Bad Gateway"}`})
+	}
 	for i := 0; i < 4; i++ {
 		e.clock.Advance(6 * time.Minute)
 		e.refresh(t)
@@ -172,7 +174,7 @@ func TestNoDataBeforeFirstRefresh(t *testing.T) {
 	e := newEnv(t)
 	e.sim.InjectFault(simulator.EndpointAuthorize, simulator.Fault{Status: 503, Body: "down"})
 	e.refresh(t)
-	if err := testutil.CollectAndCompare(e.exp, strings.NewReader("# HELP peloton_up 1 if the most recent refresh from Peloton succeeded, else 0 (older data is still served).\n# TYPE peloton_up gauge\npeloton_up 0\n"), overviewMetrics...); err != nil {
+	if err := testutil.CollectAndCompare(e.exp, strings.NewReader("# HELP peloton_up 1 if the most recent refresh read every source from Peloton, else 0 (the last good data is still served).\n# TYPE peloton_up gauge\npeloton_up 0\n"), overviewMetrics...); err != nil {
 		t.Error(err)
 	}
 }
@@ -233,7 +235,11 @@ func TestConcurrentScrapesShareOneRefresh(t *testing.T) {
 	e := newEnv(t)
 	e.refresh(t) // log in first, so only overview requests remain to count
 	e.clock.Advance(6 * time.Minute)
-	before := e.sim.Requests(simulator.EndpointOverview)
+	endpoints := []string{simulator.EndpointMe, simulator.EndpointOverview, simulator.EndpointWorkouts}
+	before := map[string]int{}
+	for _, ep := range endpoints {
+		before[ep] = e.sim.Requests(ep)
+	}
 	e.sim.InjectFault(simulator.EndpointOverview, simulator.Fault{Delay: 300 * time.Millisecond})
 
 	reg := prometheus.NewRegistry()
@@ -267,8 +273,10 @@ func TestConcurrentScrapesShareOneRefresh(t *testing.T) {
 	for err := range errs {
 		t.Errorf("scrape: %v", err)
 	}
-	if n := e.sim.Requests(simulator.EndpointOverview) - before; n != 1 {
-		t.Errorf("100 concurrent scrapes caused %d overview requests, want 1", n)
+	for _, ep := range endpoints {
+		if n := e.sim.Requests(ep) - before[ep]; n != 1 {
+			t.Errorf("100 concurrent scrapes caused %d %s requests, want 1", n, ep)
+		}
 	}
 }
 
@@ -325,5 +333,131 @@ func TestREADMEDocumentsEveryMetric(t *testing.T) {
 		if !described[name] {
 			t.Errorf("the README documents %s, which the exporter does not describe", name)
 		}
+	}
+}
+
+// sample returns the value of the one sample of name whose labels contain all of want.
+func sample(t *testing.T, exp prometheus.Collector, name string, want map[string]string) (float64, bool) {
+	t.Helper()
+	reg := prometheus.NewPedanticRegistry()
+	reg.MustRegister(exp)
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+	metrics:
+		for _, m := range mf.GetMetric() {
+			labels := map[string]string{}
+			for _, lp := range m.GetLabel() {
+				labels[lp.GetName()] = lp.GetValue()
+			}
+			for k, v := range want {
+				if labels[k] != v {
+					continue metrics
+				}
+			}
+			if m.GetGauge() != nil {
+				return m.GetGauge().GetValue(), true
+			}
+			return m.GetCounter().GetValue(), true
+		}
+	}
+	return 0, false
+}
+
+func expectSample(t *testing.T, exp prometheus.Collector, name string, labels map[string]string, want float64) {
+	t.Helper()
+	got, ok := sample(t, exp, name, labels)
+	if !ok {
+		t.Errorf("%s%v: no sample, want %v", name, labels, want)
+	} else if got != want {
+		t.Errorf("%s%v = %v, want %v", name, labels, got, want)
+	}
+}
+
+// expectDerived checks that workout counts and the weekly streak match the simulated member.
+// Display names are known only when the profile or an overview gave them.
+func expectDerived(t *testing.T, e *env, withNames bool) {
+	t.Helper()
+	want := e.sim.Overview()
+	for _, w := range want.WorkoutCounts.Workouts {
+		if w.Count > 0 {
+			labels := map[string]string{"discipline": w.Slug, "name": w.Slug}
+			if withNames {
+				labels["name"] = w.Name
+			}
+			expectSample(t, e.exp, "peloton_workouts", labels, float64(w.Count))
+		}
+	}
+	expectSample(t, e.exp, "peloton_weekly_streak", nil, float64(want.Streaks.CurrentWeekly))
+}
+
+func TestOverviewFailureDerivesFromProfileAndHistory(t *testing.T) {
+	e := newEnv(t)
+	e.sim.InjectFault(simulator.EndpointOverview, simulator.Fault{Status: 404, Body: `{"status":404,"message":"Not Found"}`})
+	e.refresh(t)
+	expectDerived(t, e, true)
+	expectSample(t, e.exp, "peloton_up", nil, 0)
+	expectSample(t, e.exp, "peloton_source_up", map[string]string{"source": "overview"}, 0)
+	expectSample(t, e.exp, "peloton_source_up", map[string]string{"source": "me"}, 1)
+	expectSample(t, e.exp, "peloton_source_up", map[string]string{"source": "workouts"}, 1)
+}
+
+func TestOverviewWithoutCountsOrStreaksUsesDerivedValues(t *testing.T) {
+	e := newEnv(t)
+	e.sim.SetOverviewJSON([]byte(`{"id":"x","personal_records":[],"achievement_counts":{"achievements":[]}}`))
+	e.refresh(t)
+	expectDerived(t, e, true)
+	expectSample(t, e.exp, "peloton_up", nil, 1)
+	if _, ok := sample(t, e.exp, "peloton_weekly_streak_best", nil); ok {
+		t.Error("a best streak was exported though the overview had none")
+	}
+}
+
+func TestHistoryCountsWhenNeitherOverviewNorProfileHaveThem(t *testing.T) {
+	e := newEnv(t)
+	e.sim.SetOverviewJSON([]byte(`{}`))
+	e.sim.InjectFault(simulator.EndpointMe, simulator.Fault{Status: 200, Body: `{"id":"` + e.sim.UserID() + `"}`})
+	e.refresh(t)
+	expectDerived(t, e, false)
+}
+
+func TestHistorySignals(t *testing.T) {
+	clock := simulator.NewClock(time.Date(2026, 11, 24, 18, 0, 0, 0, time.UTC)) // a Tuesday
+	sim, err := simulator.Start(simulator.Config{Now: clock.Now, InProgress: true, Timezone: "America/Chicago"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sim.Close()
+	c, _ := client.New(client.Config{APIURL: sim.APIURL(), AuthURL: sim.AuthURL(), Username: simulator.DemoUsername, Password: simulator.DemoPassword, Now: clock.Now})
+	exp := collector.New(c, collector.Options{WeekStart: time.Monday, Now: clock.Now})
+	defer exp.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	exp.Refresh(ctx)
+
+	chicago, _ := time.LoadLocation("America/Chicago")
+	expectSample(t, exp, "peloton_current_week_end_timestamp_seconds", nil, float64(time.Date(2026, 11, 30, 0, 0, 0, 0, chicago).Unix()))
+	if n, ok := sample(t, exp, "peloton_current_week_workouts", nil); !ok || n < 1 {
+		t.Errorf("current week workouts = %v (%v); the simulated member worked out within the last day", n, ok)
+	}
+	in, _ := sample(t, exp, "peloton_workout_in_progress", nil)
+	if in != 1 {
+		t.Error("no workout in progress reported")
+	}
+	for _, name := range []string{"peloton_last_workout_timestamp_seconds", "peloton_workout_duration_seconds"} {
+		if _, ok := sample(t, exp, name, map[string]string{"discipline": "yoga"}); !ok {
+			t.Errorf("%s{discipline=yoga} missing", name)
+		}
+	}
+	if v, ok := sample(t, exp, "peloton_output_joules", map[string]string{"discipline": "cycling"}); !ok || v < 1e6 {
+		t.Errorf("cycling output = %v, want the sum of years of rides", v)
+	}
+	if _, ok := sample(t, exp, "peloton_output_joules", map[string]string{"discipline": "yoga"}); !ok {
+		t.Error("yoga output missing: the history reports total_work 0 for it, which is a known value")
 	}
 }

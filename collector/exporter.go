@@ -15,41 +15,49 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/peloton-exporter/peloton_exporter/client"
+	"github.com/peloton-exporter/peloton_exporter/history"
 )
 
 // Source is what the exporter needs of Peloton; *client.Client is one.
 type Source interface {
+	Me(ctx context.Context) (*client.Me, error)
 	Overview(ctx context.Context) (*client.Overview, error)
+	Workouts(ctx context.Context, page, limit int) (*client.WorkoutPage, error)
 	Stats() []client.RequestCount
 	TokenExpiry() (time.Time, bool)
 }
 
 // Options tune the exporter; zero values take the defaults.
 type Options struct {
-	TTL            time.Duration // how long fetched data is served before a scrape refreshes it (default 5m)
-	RefreshTimeout time.Duration // upper bound of one refresh, whoever waits for it (default 2m)
+	TTL            time.Duration  // how long fetched data is served before a scrape refreshes it (default 5m)
+	RefreshTimeout time.Duration  // upper bound of one refresh, whoever waits for it (default 2m)
+	History        *history.Store // the synced workout history (default: in memory only)
+	Timezone       string         // IANA zone of streak weeks; "" takes the member's
+	WeekStart      time.Weekday   // first day of streak weeks (mind: the zero value is Sunday)
 	Logger         log.Logger
 	Now            func() time.Time
 }
 
 // Exporter is a prometheus.Collector serving a cached snapshot of Peloton data.
 type Exporter struct {
-	src    Source
-	opts   Options
-	descs  *descs
-	ctx    context.Context // ends refreshes on Close
-	cancel context.CancelFunc
+	src     Source
+	opts    Options
+	descs   *descs
+	history *history.Store
+	last    lastGood
+	ctx     context.Context // ends refreshes on Close
+	cancel  context.CancelFunc
 
 	mu       sync.Mutex
 	snap     snapshot
 	inflight chan struct{} // non-nil while a refresh runs; closed when it ends
-	units    map[string]bool
 }
 
 // snapshot is the state of the last refresh, and the metrics of the last good one, built once
 // per refresh so that a scrape only copies them.
 type snapshot struct {
 	data        []prometheus.Metric
+	sourceUp    map[string]bool
 	attempted   bool
 	up          bool
 	attemptEnd  time.Time
@@ -73,14 +81,18 @@ func New(src Source, opts Options) *Exporter {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
+	if opts.History == nil {
+		opts.History = history.Open("", opts.Logger)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Exporter{
-		src:    src,
-		opts:   opts,
-		descs:  newDescs(fmt.Sprintf("cached for up to %s.", opts.TTL)),
-		ctx:    ctx,
-		cancel: cancel,
-		units:  map[string]bool{},
+		src:     src,
+		opts:    opts,
+		descs:   newDescs(fmt.Sprintf("cached for up to %s.", opts.TTL)),
+		history: opts.History,
+		last:    lastGood{names: map[string]string{}, units: map[string]bool{}},
+		ctx:     ctx,
+		cancel:  cancel,
 	}
 }
 
@@ -143,7 +155,7 @@ func (e *Exporter) refresh(done chan struct{}) {
 	ctx, cancel := context.WithTimeout(e.ctx, e.opts.RefreshTimeout)
 	defer cancel()
 	start := e.opts.Now()
-	data, unknownUnits, err := e.fetch(ctx)
+	res := e.fetch(ctx)
 	end := e.opts.Now()
 
 	e.mu.Lock()
@@ -152,15 +164,9 @@ func (e *Exporter) refresh(done chan struct{}) {
 	e.inflight = nil
 	s := &e.snap
 	s.attempted, s.attemptEnd, s.duration = true, end, end.Sub(start)
-	for _, u := range unknownUnits {
-		if !e.units[u] {
-			e.units[u] = true
-			level.Warn(e.opts.Logger).Log("msg", "skipping personal records in a unit the exporter does not know", "unit", u)
-		}
-	}
-	if err != nil {
-		s.up = false
-		if msg := err.Error(); msg != s.lastErr {
+	s.data, s.sourceUp, s.up = res.metrics, res.sourceUp, res.err == nil
+	if res.err != nil {
+		if msg := res.err.Error(); msg != s.lastErr {
 			// Logged once per change of cause, not once per scrape.
 			level.Error(e.opts.Logger).Log("msg", "refresh from Peloton failed; serving the last good data", "err", msg)
 			s.lastErr = msg
@@ -170,21 +176,7 @@ func (e *Exporter) refresh(done chan struct{}) {
 	if s.lastErr != "" {
 		level.Info(e.opts.Logger).Log("msg", "refresh from Peloton recovered")
 	}
-	s.up, s.lastErr, s.lastSuccess, s.data = true, "", end, data
-}
-
-// fetch reads everything from Peloton and builds the samples.
-func (e *Exporter) fetch(ctx context.Context) ([]prometheus.Metric, []string, error) {
-	ov, err := e.src.Overview(ctx)
-	if err != nil {
-		return nil, nil, fmt.Errorf("fetching the overview: %w", err)
-	}
-	var s metricSet
-	units := e.descs.addOverview(&s, ov)
-	if s.dropped > 0 {
-		level.Debug(e.opts.Logger).Log("msg", "dropped samples with repeated or invalid labels", "count", s.dropped)
-	}
-	return s.metrics, units, nil
+	s.lastErr, s.lastSuccess = "", end
 }
 
 func (e *Exporter) Describe(ch chan<- *prometheus.Desc) {
@@ -207,6 +199,15 @@ func (e *Exporter) Collect(ch chan<- prometheus.Metric) {
 		up = 1
 	}
 	ch <- prometheus.MustNewConstMetric(d.up, prometheus.GaugeValue, up)
+	if s.attempted {
+		for _, name := range sourceNames {
+			v := 0.0
+			if s.sourceUp[name] {
+				v = 1
+			}
+			ch <- prometheus.MustNewConstMetric(d.sourceUp, prometheus.GaugeValue, v, name)
+		}
+	}
 	if !s.lastSuccess.IsZero() {
 		ch <- prometheus.MustNewConstMetric(d.lastSuccess, prometheus.GaugeValue, unixSeconds(s.lastSuccess))
 	}

@@ -10,19 +10,22 @@ const namespace = "peloton"
 
 // descs holds every descriptor the exporter can emit, built once.
 type descs struct {
-	workouts, prOutput, prTime                    *prometheus.Desc
-	weeklyStreak, weeklyBest, weeklyStart         *prometheus.Desc
-	dailyStreak, dailyStart                       *prometheus.Desc
-	achievements                                  *prometheus.Desc
-	up, lastSuccess, refreshDuration, apiRequests *prometheus.Desc
-	tokenExpiry                                   *prometheus.Desc
+	workouts, prOutput, prTime                 *prometheus.Desc
+	weeklyStreak, weeklyBest, weeklyStart      *prometheus.Desc
+	dailyStreak, dailyStart                    *prometheus.Desc
+	achievements                               *prometheus.Desc
+	lastWorkout, weekWorkouts, weekEnd         *prometheus.Desc
+	inProgress, output, duration               *prometheus.Desc
+	up, sourceUp, lastSuccess, refreshDuration *prometheus.Desc
+	apiRequests, tokenExpiry                   *prometheus.Desc
 }
 
 func newDescs(cached string) *descs {
 	d := func(name, help string, labels ...string) *prometheus.Desc {
 		return prometheus.NewDesc(prometheus.BuildFQName(namespace, "", name), help, labels, nil)
 	}
-	ov := "From the Peloton overview; " + cached
+	ov := "From the Peloton overview (derived from the workout history or profile when the overview lacks it); " + cached
+	hist := "From the workout history; " + cached
 	return &descs{
 		workouts:     d("workouts", "Workouts completed, by discipline. "+ov, "discipline", "name"),
 		prOutput:     d("personal_record_output_joules", "Personal record total output for a class length, in joules. "+ov, "discipline", "duration"),
@@ -34,7 +37,15 @@ func newDescs(cached string) *descs {
 		dailyStart:   d("daily_streak_start_timestamp_seconds", "Start of the current daily streak, in Unix seconds. "+ov),
 		achievements: d("achievements", "Times each achievement was earned. "+ov, "achievement", "name"),
 
-		up:              d("up", "1 if the most recent refresh from Peloton succeeded, else 0 (older data is still served)."),
+		lastWorkout:  d("last_workout_timestamp_seconds", "End of the newest completed workout of each discipline, in Unix seconds. "+hist, "discipline"),
+		weekWorkouts: d("current_week_workouts", "Workouts completed since the start of the current streak week (in the member's time zone). "+hist),
+		weekEnd:      d("current_week_end_timestamp_seconds", "When the current streak week ends (its last instant + 1s), in Unix seconds. "+hist),
+		inProgress:   d("workout_in_progress", "1 while a workout of the discipline is in progress. "+hist, "discipline"),
+		output:       d("output_joules", "Total output of all completed workouts of each discipline, in joules. "+hist, "discipline"),
+		duration:     d("workout_duration_seconds", "Total time of all completed workouts of each discipline. "+hist, "discipline"),
+
+		up:              d("up", "1 if the most recent refresh read every source from Peloton, else 0 (the last good data is still served)."),
+		sourceUp:        d("source_up", "1 if the most recent refresh could read this source (overview, me, workouts), else 0.", "source"),
 		lastSuccess:     d("last_refresh_success_timestamp_seconds", "When data was last fetched from Peloton successfully, in Unix seconds."),
 		refreshDuration: d("refresh_duration_seconds", "How long the most recent refresh from Peloton took."),
 		apiRequests:     d("api_requests_total", "Requests sent to Peloton, by endpoint and answer code (HTTP status, or error when none came).", "endpoint", "code"),
@@ -46,7 +57,8 @@ func (d *descs) all() []*prometheus.Desc {
 	return []*prometheus.Desc{
 		d.workouts, d.prOutput, d.prTime, d.weeklyStreak, d.weeklyBest, d.weeklyStart,
 		d.dailyStreak, d.dailyStart, d.achievements,
-		d.up, d.lastSuccess, d.refreshDuration, d.apiRequests, d.tokenExpiry,
+		d.lastWorkout, d.weekWorkouts, d.weekEnd, d.inProgress, d.output, d.duration,
+		d.up, d.sourceUp, d.lastSuccess, d.refreshDuration, d.apiRequests, d.tokenExpiry,
 	}
 }
 

@@ -8,34 +8,31 @@ import (
 	"github.com/peloton-exporter/peloton_exporter/client"
 )
 
-// addOverview turns the overview into samples. A section or value Peloton did not send makes
-// no sample. It returns the record units it does not know, which are skipped rather than
-// exported with a wrong unit.
-func (d *descs) addOverview(s *metricSet, ov *client.Overview) (unknownUnits []string) {
-	gauge := func(desc *prometheus.Desc, n client.Number, labels ...string) {
-		if n.Valid {
-			s.add(desc, prometheus.GaugeValue, n.Value, labels...)
+// Every add* function makes no sample for a value Peloton did not send.
+
+func gauge(s *metricSet, desc *prometheus.Desc, n client.Number, labels ...string) {
+	if n.Valid {
+		s.add(desc, prometheus.GaugeValue, n.Value, labels...)
+	}
+}
+
+// addWorkoutCounts exports counts by discipline, from the overview or /api/me (same shape).
+// The slug identifies a discipline; the name is only its display text. A slug listed twice
+// keeps its first entry, or sums by slug would count it twice.
+func (d *descs) addWorkoutCounts(s *metricSet, counts []client.WorkoutCount) {
+	seen := map[client.Text]bool{}
+	for _, w := range counts {
+		if w.Slug != "" && !seen[w.Slug] {
+			seen[w.Slug] = true
+			gauge(s, d.workouts, w.Count, string(w.Slug), string(w.Name))
 		}
 	}
-	// The slug identifies a discipline or achievement; the name is only its display text. A
-	// slug listed twice keeps its first entry, or sums by slug would count it twice.
-	slugs := map[string]bool{}
-	firstOf := func(kind string, slug client.Text) bool {
-		key := kind + "\xff" + string(slug)
-		if slug == "" || slugs[key] {
-			return false
-		}
-		slugs[key] = true
-		return true
-	}
-	if wc := ov.WorkoutCounts; wc != nil {
-		for _, w := range wc.Workouts {
-			if firstOf("workout", w.Slug) {
-				gauge(d.workouts, w.Count, string(w.Slug), string(w.Name))
-			}
-		}
-	}
-	for _, g := range ov.PersonalRecords {
+}
+
+// addRecords exports personal records. It returns the record units it does not know, which
+// are skipped rather than exported with a wrong unit.
+func (d *descs) addRecords(s *metricSet, groups []client.RecordGroup) (unknownUnits []string) {
+	for _, g := range groups {
 		for _, r := range g.Records {
 			joules, ok := recordJoules(r)
 			if !ok {
@@ -50,25 +47,33 @@ func (d *descs) addOverview(s *metricSet, ov *client.Overview) (unknownUnits []s
 			}
 			s.add(d.prOutput, prometheus.GaugeValue, joules, string(g.Slug), dur)
 			if t, err := client.ParseRecordDate(string(r.WorkoutDate)); err == nil {
-				s.add(d.prTime, prometheus.GaugeValue, float64(t.UnixMilli())/1000, string(g.Slug), dur)
-			}
-		}
-	}
-	if st := ov.Streaks; st != nil {
-		gauge(d.weeklyStreak, st.CurrentWeekly)
-		gauge(d.weeklyBest, st.BestWeekly)
-		gauge(d.weeklyStart, st.StartDateOfCurrentWeekly)
-		gauge(d.dailyStreak, st.CurrentDaily)
-		gauge(d.dailyStart, st.StartDateOfCurrentDaily)
-	}
-	if ac := ov.AchievementCounts; ac != nil {
-		for _, a := range ac.Achievements {
-			if firstOf("achievement", a.Template.Slug) {
-				gauge(d.achievements, a.Count, string(a.Template.Slug), string(a.Template.Name))
+				s.add(d.prTime, prometheus.GaugeValue, unixSeconds(t), string(g.Slug), dur)
 			}
 		}
 	}
 	return unknownUnits
+}
+
+// addStreaks exports the overview's streaks; the weekly ones only when withWeekly (otherwise
+// they come from the history).
+func (d *descs) addStreaks(s *metricSet, st *client.Streaks, withWeekly bool) {
+	if withWeekly {
+		gauge(s, d.weeklyStreak, st.CurrentWeekly)
+		gauge(s, d.weeklyStart, st.StartDateOfCurrentWeekly)
+	}
+	gauge(s, d.weeklyBest, st.BestWeekly)
+	gauge(s, d.dailyStreak, st.CurrentDaily)
+	gauge(s, d.dailyStart, st.StartDateOfCurrentDaily)
+}
+
+func (d *descs) addAchievements(s *metricSet, ac *client.AchievementCounts) {
+	seen := map[client.Text]bool{}
+	for _, a := range ac.Achievements {
+		if slug := a.Template.Slug; slug != "" && !seen[slug] {
+			seen[slug] = true
+			gauge(s, d.achievements, a.Count, string(slug), string(a.Template.Name))
+		}
+	}
 }
 
 // recordJoules reads a record's output in joules. Only kJ records are known: raw_value is in

@@ -1,0 +1,148 @@
+package history_test
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/go-kit/log"
+
+	"github.com/peloton-exporter/peloton_exporter/client"
+	"github.com/peloton-exporter/peloton_exporter/history"
+	"github.com/peloton-exporter/peloton_exporter/simulator"
+)
+
+type env struct {
+	sim    *simulator.Simulator
+	client *client.Client
+	path   string
+}
+
+func newEnv(t *testing.T, cfg simulator.Config) *env {
+	t.Helper()
+	sim, err := simulator.Start(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(sim.Close)
+	c, err := client.New(client.Config{
+		APIURL: sim.APIURL(), AuthURL: sim.AuthURL(),
+		Username: simulator.DemoUsername, Password: simulator.DemoPassword, Timeout: 5 * time.Second,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &env{sim: sim, client: c, path: filepath.Join(t.TempDir(), "history.json")}
+}
+
+// sync runs one sync and returns how many workout pages it fetched.
+func (e *env) sync(t *testing.T, s *history.Store) int {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	before := e.sim.Requests(simulator.EndpointWorkouts)
+	n, err := s.Sync(ctx, e.sim.UserID(), e.client.Workouts)
+	if err != nil {
+		t.Fatalf("sync: %v", err)
+	}
+	if got := e.sim.Requests(simulator.EndpointWorkouts) - before; got != n {
+		t.Fatalf("Sync says %d requests, the simulator saw %d", n, got)
+	}
+	return n
+}
+
+func TestFirstAndIncrementalSync(t *testing.T) {
+	e := newEnv(t, simulator.Config{Workouts: 1999, InProgress: true}) // 2,000 with the live one
+	s := history.Open(e.path, log.NewNopLogger())
+
+	if n := e.sync(t, s); n > 20 {
+		t.Errorf("first sync of 2,000 workouts took %d requests, want at most 20", n)
+	}
+	ws := s.Workouts()
+	if len(ws) != 2000 {
+		t.Fatalf("history holds %d workouts, want 2000", len(ws))
+	}
+	if ws[0].Completed() {
+		t.Error("the in-progress workout at the top was taken as completed")
+	}
+	seen := map[string]bool{}
+	for _, w := range ws {
+		if seen[w.ID] {
+			t.Fatalf("workout %s twice", w.ID)
+		}
+		seen[w.ID] = true
+	}
+
+	if n := e.sync(t, s); n != 1 {
+		t.Errorf("a sync with nothing new took %d requests, want 1", n)
+	}
+	e.sim.AddWorkout(simulator.Workout{FitnessDiscipline: "yoga"})
+	if n := e.sync(t, s); n != 1 {
+		t.Errorf("a sync with one new workout took %d requests, want 1", n)
+	}
+	if got := s.Workouts(); len(got) != 2001 || (got[0].Discipline != "yoga" && got[1].Discipline != "yoga") {
+		t.Errorf("after a new workout: %d workouts, newest %+v, %+v", len(got), got[0], got[1])
+	}
+
+	// A restart reads the file: no second download.
+	s2 := history.Open(e.path, log.NewNopLogger())
+	if len(s2.Workouts()) != 2001 {
+		t.Fatalf("reopened history holds %d workouts", len(s2.Workouts()))
+	}
+	if n := e.sync(t, s2); n != 1 {
+		t.Errorf("the first sync after a restart took %d requests, want 1", n)
+	}
+	if fi, err := os.Stat(e.path); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("history file: %v, mode %v; want 0600", err, fi.Mode().Perm())
+	}
+}
+
+func TestDamagedHistoryFileIsRebuilt(t *testing.T) {
+	e := newEnv(t, simulator.Config{Workouts: 250})
+	for name, content := range map[string]string{"garbage": "\x00not json", "truncated": `{"version":1,"user_id":"x","workouts":[{"id":`, "future version": `{"version":7}`} {
+		t.Run(name, func(t *testing.T) {
+			if err := os.WriteFile(e.path, []byte(content), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			s := history.Open(e.path, log.NewNopLogger())
+			if n := e.sync(t, s); n != 3 {
+				t.Errorf("rebuilding 250 workouts took %d requests, want 3", n)
+			}
+			if len(s.Workouts()) != 250 {
+				t.Errorf("rebuilt history holds %d workouts", len(s.Workouts()))
+			}
+		})
+	}
+}
+
+func TestAnotherAccountsHistoryIsDiscarded(t *testing.T) {
+	e := newEnv(t, simulator.Config{Workouts: 150})
+	s := history.Open(e.path, log.NewNopLogger())
+	ctx := context.Background()
+	if _, err := s.Sync(ctx, "someone-else", e.client.Workouts); err != nil {
+		t.Fatal(err)
+	}
+	if n := e.sync(t, s); n != 2 {
+		t.Errorf("sync for a different member took %d requests, want a full download (2)", n)
+	}
+}
+
+func TestFailedSyncChangesNothing(t *testing.T) {
+	e := newEnv(t, simulator.Config{Workouts: 150})
+	s := history.Open(e.path, log.NewNopLogger())
+	e.sync(t, s)
+	e.sim.AddWorkout(simulator.Workout{})
+	e.sim.InjectFault(simulator.EndpointWorkouts, simulator.Fault{Status: 200, Body: `{"data": "not a list"}`, Times: 1})
+	if _, err := s.Sync(context.Background(), e.sim.UserID(), e.client.Workouts); err == nil {
+		t.Fatal("a malformed page was accepted")
+	}
+	if len(s.Workouts()) != 150 {
+		t.Errorf("a failed sync changed the history to %d workouts", len(s.Workouts()))
+	}
+	e.sync(t, s)
+	if len(s.Workouts()) != 151 {
+		t.Errorf("after recovery: %d workouts, want 151", len(s.Workouts()))
+	}
+}

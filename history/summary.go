@@ -1,0 +1,113 @@
+package history
+
+import (
+	"time"
+)
+
+// Summary is what the history says, at one moment, in one time zone.
+type Summary struct {
+	Disciplines map[string]*DisciplineSummary
+	// WeekStart and WeekEnd bound the current streak week: WeekEnd is the first instant of
+	// the next week.
+	WeekStart, WeekEnd time.Time
+	// CurrentWeekWorkouts counts the workouts completed since WeekStart.
+	CurrentWeekWorkouts int
+	// WeeklyStreak counts consecutive streak weeks with a completed workout, up to the current
+	// week, or to the previous one while the current week has none yet (it can still be saved).
+	WeeklyStreak int
+}
+
+// DisciplineSummary covers the completed workouts of one discipline.
+type DisciplineSummary struct {
+	Count           int
+	LastEnd         time.Time // end of the newest completed workout
+	OutputJoules    float64
+	HasOutput       bool // at least one workout reported its output
+	DurationSeconds float64
+	InProgress      bool
+}
+
+// WeekBounds returns the streak week holding t: calendar weeks starting at midnight of
+// firstDay in loc. Days are counted on the calendar rather than as 24-hour blocks, so a week
+// across a daylight-saving change is 167 or 169 hours long, as it is on the member's clock.
+func WeekBounds(t time.Time, loc *time.Location, firstDay time.Weekday) (start, end time.Time) {
+	t = t.In(loc)
+	back := (int(t.Weekday()) - int(firstDay) + 7) % 7
+	y, m, d := t.Date()
+	return time.Date(y, m, d-back, 0, 0, 0, 0, loc), time.Date(y, m, d-back+7, 0, 0, 0, 0, loc)
+}
+
+// Summarize computes the summary of workouts at now. A workout belongs to the week in which it
+// was completed (its end time).
+func Summarize(workouts []Workout, now time.Time, loc *time.Location, firstDay time.Weekday) Summary {
+	s := Summary{Disciplines: map[string]*DisciplineSummary{}}
+	s.WeekStart, s.WeekEnd = WeekBounds(now, loc, firstDay)
+	weeks := map[int64]bool{} // start of every week with a completed workout, Unix seconds
+	for _, w := range workouts {
+		d := s.Disciplines[w.Discipline]
+		if d == nil {
+			d = &DisciplineSummary{}
+			s.Disciplines[w.Discipline] = d
+		}
+		if !w.Completed() {
+			d.InProgress = true
+			continue
+		}
+		end := time.Unix(w.End, 0)
+		d.Count++
+		if end.After(d.LastEnd) {
+			d.LastEnd = end
+		}
+		if w.HasWork {
+			d.OutputJoules += w.Work
+			d.HasOutput = true
+		}
+		if w.End > w.Start {
+			d.DurationSeconds += float64(w.End - w.Start)
+		}
+		if !end.Before(s.WeekStart) && end.Before(s.WeekEnd) {
+			s.CurrentWeekWorkouts++
+		}
+		ws, _ := WeekBounds(end, loc, firstDay)
+		weeks[ws.Unix()] = true
+	}
+
+	week := s.WeekStart
+	if !weeks[week.Unix()] {
+		week, _ = WeekBounds(week.Add(-time.Second), loc, firstDay) // this week may still be saved
+	}
+	for weeks[week.Unix()] {
+		s.WeeklyStreak++
+		week, _ = WeekBounds(week.Add(-time.Second), loc, firstDay)
+	}
+	return s
+}
+
+// Timezone picks the member's zone: the override if given, else the profile's, else that of
+// the newest workout that names one, else UTC. It says which it chose and why.
+func Timezone(override, profile string, workouts []Workout) (*time.Location, string, error) {
+	candidates := []struct{ name, source string }{{override, "--streak.timezone"}, {profile, "profile"}}
+	for _, w := range workouts {
+		if w.Timezone != "" {
+			candidates = append(candidates, struct{ name, source string }{w.Timezone, "newest workout"})
+			break
+		}
+	}
+	var firstErr error
+	for _, c := range candidates {
+		if c.name == "" {
+			continue
+		}
+		loc, err := time.LoadLocation(c.name)
+		if err == nil {
+			return loc, c.source, nil
+		}
+		if c.source == "--streak.timezone" {
+			return nil, "", err // the user's own setting must not be silently ignored
+		}
+		if firstErr == nil {
+			firstErr = err
+		}
+	}
+	return time.UTC, "default", firstErr
+}
