@@ -127,10 +127,16 @@ func (a *auth) token(ctx context.Context) (string, error) {
 		refreshErr = fmt.Errorf("refreshing the access token: %w", refreshErr)
 	}
 	if a.c.cfg.Password == "" {
-		return "", errors.Join(ErrNoCredentials, refreshErr)
+		if refreshErr != nil {
+			return "", fmt.Errorf("%w (%w)", ErrNoCredentials, refreshErr)
+		}
+		return "", ErrNoCredentials
 	}
 	if err := a.passwordLogin(ctx); err != nil {
-		return "", errors.Join(refreshErr, err)
+		if refreshErr != nil {
+			return "", fmt.Errorf("%w; then %w", refreshErr, err)
+		}
+		return "", err
 	}
 	return a.st.AccessToken, nil
 }

@@ -186,6 +186,9 @@ func (c *Client) send(ctx context.Context, hc *http.Client, endpoint string, req
 	c.count(endpoint, strconv.Itoa(resp.StatusCode))
 	body, err := io.ReadAll(io.LimitReader(resp.Body, c.cfg.MaxBodyBytes+1))
 	if err != nil {
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("%s: the answer did not finish within %s: timed out", endpoint, c.cfg.Timeout)
+		}
 		return nil, fmt.Errorf("%s: reading the answer: %w", endpoint, unwrapURLError(err))
 	}
 	if int64(len(body)) > c.cfg.MaxBodyBytes {

@@ -50,7 +50,11 @@ type LoginBackoffError struct {
 }
 
 func (e *LoginBackoffError) Error() string {
-	return fmt.Sprintf("password login deferred until %s (previous attempt: %v)", e.Until.UTC().Format(time.RFC3339), e.Cause)
+	until := e.Until.UTC().Format(time.RFC3339)
+	if e.Cause == nil {
+		return fmt.Sprintf("password login deferred until %s (at most one login per --peloton.login-interval)", until)
+	}
+	return fmt.Sprintf("password login deferred until %s (previous attempt: %v)", until, e.Cause)
 }
 
 func (e *LoginBackoffError) Unwrap() error { return e.Cause }

@@ -127,6 +127,9 @@ func (e *Exporter) build(up map[string]bool) result {
 	}
 	if !weeklyFromOverview && histKnown {
 		s.add(d.weeklyStreak, prometheus.GaugeValue, float64(sum.WeeklyStreak))
+		if sum.WeeklyStreak > 0 {
+			s.add(d.weeklyStart, prometheus.GaugeValue, float64(sum.WeeklyStreakStart.Unix()))
+		}
 	}
 	if ov != nil {
 		e.logUnknownUnits(d.addRecords(&s, ov.PersonalRecords))

@@ -10,11 +10,13 @@ type Summary struct {
 	// WeekStart and WeekEnd bound the current streak week: WeekEnd is the first instant of
 	// the next week.
 	WeekStart, WeekEnd time.Time
-	// CurrentWeekWorkouts counts the workouts completed since WeekStart.
+	// CurrentWeekWorkouts counts the completed workouts started since WeekStart.
 	CurrentWeekWorkouts int
 	// WeeklyStreak counts consecutive streak weeks with a completed workout, up to the current
 	// week, or to the previous one while the current week has none yet (it can still be saved).
 	WeeklyStreak int
+	// WeeklyStreakStart is the start of the streak's first workout (zero without a streak).
+	WeeklyStreakStart time.Time
 }
 
 // DisciplineSummary covers the completed workouts of one discipline.
@@ -37,12 +39,13 @@ func WeekBounds(t time.Time, loc *time.Location, firstDay time.Weekday) (start, 
 	return time.Date(y, m, d-back, 0, 0, 0, 0, loc), time.Date(y, m, d-back+7, 0, 0, 0, 0, loc)
 }
 
-// Summarize computes the summary of workouts at now. A workout belongs to the week in which it
-// was completed (its end time).
+// Summarize computes the summary of workouts at now. A completed workout belongs to the week
+// in which it was started, as Peloton's own streaks appear to count it (a class begun late on
+// Sunday counts for that week).
 func Summarize(workouts []Workout, now time.Time, loc *time.Location, firstDay time.Weekday) Summary {
 	s := Summary{Disciplines: map[string]*DisciplineSummary{}}
 	s.WeekStart, s.WeekEnd = WeekBounds(now, loc, firstDay)
-	weeks := map[int64]bool{} // start of every week with a completed workout, Unix seconds
+	weeks := map[int64]time.Time{} // week start (Unix s) -> its earliest completed workout's start
 	for _, w := range workouts {
 		d := s.Disciplines[w.Discipline]
 		if d == nil {
@@ -65,19 +68,27 @@ func Summarize(workouts []Workout, now time.Time, loc *time.Location, firstDay t
 		if w.End > w.Start {
 			d.DurationSeconds += float64(w.End - w.Start)
 		}
-		if !end.Before(s.WeekStart) && end.Before(s.WeekEnd) {
+		start := time.Unix(w.Start, 0)
+		if !start.Before(s.WeekStart) && start.Before(s.WeekEnd) {
 			s.CurrentWeekWorkouts++
 		}
-		ws, _ := WeekBounds(end, loc, firstDay)
-		weeks[ws.Unix()] = true
+		ws, _ := WeekBounds(start, loc, firstDay)
+		if first, ok := weeks[ws.Unix()]; !ok || start.Before(first) {
+			weeks[ws.Unix()] = start
+		}
 	}
 
 	week := s.WeekStart
-	if !weeks[week.Unix()] {
+	if _, ok := weeks[week.Unix()]; !ok {
 		week, _ = WeekBounds(week.Add(-time.Second), loc, firstDay) // this week may still be saved
 	}
-	for weeks[week.Unix()] {
+	for {
+		first, ok := weeks[week.Unix()]
+		if !ok {
+			break
+		}
 		s.WeeklyStreak++
+		s.WeeklyStreakStart = first
 		week, _ = WeekBounds(week.Add(-time.Second), loc, firstDay)
 	}
 	return s

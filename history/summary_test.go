@@ -54,13 +54,16 @@ func done(id string, end time.Time, discipline string, minutes int, joules float
 
 func TestSummarizeLateSundayWorkoutOnTheDaylightSavingSunday(t *testing.T) {
 	chicago := mustLoad(t, "America/Chicago")
-	// 23:30 CST on the Sunday the clocks went back is 05:30 UTC on Monday: in local terms it
-	// still belongs to the week that began on Monday 26 October. 168 hours after that week's
-	// start would have put it into the next week.
+	// A class from 23:00 to 23:30 CST on the Sunday the clocks went back starts at 05:00 UTC
+	// on Monday: in local terms it still belongs to the week that began on Monday 26 October,
+	// whereas 168 hours after that week's start would have put it into the next week.
 	late := time.Date(2026, 11, 1, 23, 30, 0, 0, chicago)
 	ws := []Workout{done("b", late, "cycling", 30, 300000), done("a", late.AddDate(0, 0, -7), "yoga", 20, 0)}
 
 	s := Summarize(ws, late.Add(10*time.Minute), chicago, time.Monday)
+	if want := late.AddDate(0, 0, -7).Add(-20 * time.Minute); !s.WeeklyStreakStart.Equal(want) {
+		t.Errorf("streak start = %v, want the first workout's start %v", s.WeeklyStreakStart, want)
+	}
 	if s.CurrentWeekWorkouts != 1 {
 		t.Errorf("current week workouts = %d, want 1", s.CurrentWeekWorkouts)
 	}
