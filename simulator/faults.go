@@ -23,6 +23,12 @@ type Fault struct {
 	// Times is how many requests the fault applies to; 0 means until
 	// ClearFaults.
 	Times int
+	// PadTo pads the body with spaces (JSON whitespace) up to this many bytes,
+	// streamed, for huge answers that cost the simulator no memory.
+	PadTo int64
+	// Stall leaves the answer unfinished after the body: the connection stays
+	// open, sending nothing, until the client gives up or the simulator closes.
+	Stall bool
 }
 
 // InjectFault queues f for the endpoint (one of the Endpoint constants).
@@ -104,5 +110,22 @@ func (s *Simulator) endpoint(name string, h http.HandlerFunc) http.HandlerFunc {
 		}
 		w.WriteHeader(status)
 		w.Write([]byte(f.Body))
+		if pad := f.PadTo - int64(len(f.Body)); pad > 0 {
+			chunk := []byte(strings.Repeat(" ", 64<<10))
+			for ; pad > 0 && r.Context().Err() == nil; pad -= int64(len(chunk)) {
+				if _, err := w.Write(chunk[:min(pad, int64(len(chunk)))]); err != nil {
+					return
+				}
+			}
+		}
+		if f.Stall {
+			if fl, ok := w.(http.Flusher); ok {
+				fl.Flush()
+			}
+			select {
+			case <-r.Context().Done():
+			case <-s.done:
+			}
+		}
 	}
 }
