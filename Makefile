@@ -6,7 +6,11 @@ LDFLAGS  := -s -w \
 	-X github.com/prometheus/common/version.Branch=$(shell git rev-parse --abbrev-ref HEAD 2>/dev/null) \
 	-X github.com/prometheus/common/version.BuildDate=$(shell date -u +%Y%m%d-%H:%M:%S)
 
-.PHONY: build test test-deps lint demo
+FUZZTIME ?= 10s
+# Fuzz targets as package:target; CI runs each briefly, on top of their seed corpora.
+FUZZ_TARGETS := ./client:FuzzDecodeWorkoutPage ./client:FuzzParseHiddenForm ./client:FuzzParseRecordDate ./collector:FuzzOverview
+
+.PHONY: build test test-deps lint fuzz demo
 
 build:
 	CGO_ENABLED=0 go build -trimpath -ldflags "$(LDFLAGS)" -o peloton_exporter .
@@ -14,6 +18,13 @@ build:
 test: test-deps
 	go vet ./...
 	go test -race -count=1 -timeout 15m ./...
+	$(MAKE) fuzz
+
+fuzz:
+	@for t in $(FUZZ_TARGETS); do \
+	  echo "fuzzing $${t#*:} for $(FUZZTIME)"; \
+	  go test -run '^$$' -fuzz "^$${t#*:}$$" -fuzztime $(FUZZTIME) $${t%%:*} || exit 1; \
+	done
 
 test-deps:
 	./scripts/install-test-deps.sh

@@ -214,12 +214,8 @@ func parseHiddenForm(page []byte) (*HiddenForm, error) {
 	z := html.NewTokenizer(bytes.NewReader(page))
 	var form *HiddenForm
 	for {
-		switch z.Next() {
-		case html.ErrorToken:
-			if form == nil {
-				return nil, errors.New("the answer holds no login form (has Peloton's login changed?)")
-			}
-			return form, nil
+		tt := z.Next()
+		switch tt {
 		case html.StartTagToken, html.SelfClosingTagToken:
 			t := z.Token()
 			switch {
@@ -230,14 +226,22 @@ func parseHiddenForm(page []byte) (*HiddenForm, error) {
 					form.Fields.Add(name, attr(t, "value"))
 				}
 			}
+			continue
 		case html.EndTagToken:
-			if form != nil && z.Token().Data == "form" {
-				if len(form.Fields) == 0 {
-					return nil, errors.New("the login form has no fields")
-				}
-				return form, nil
+			if form == nil || z.Token().Data != "form" {
+				continue
 			}
+		case html.ErrorToken: // the end of the page, closed form or not
+		default:
+			continue
 		}
+		switch {
+		case form == nil:
+			return nil, errors.New("the answer holds no login form (has Peloton's login changed?)")
+		case len(form.Fields) == 0:
+			return nil, errors.New("the login form has no fields (has Peloton's login changed?)")
+		}
+		return form, nil
 	}
 }
 
