@@ -380,3 +380,43 @@ func TestBadStateFileIsIgnored(t *testing.T) {
 		})
 	}
 }
+
+func TestUnwritableStateFileIsReportedOnce(t *testing.T) {
+	e := newEnv(t, simulator.Config{AccessTokenTTL: 2 * time.Hour})
+	blocker := filepath.Join(t.TempDir(), "not-a-directory")
+	if err := os.WriteFile(blocker, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := e.config()
+	cfg.StateFile = filepath.Join(blocker, "state.json") // its parent is a file: never writable, even for root
+	c := e.client(cfg)
+	for i := 0; i < 3; i++ {
+		if _, err := c.Overview(ctx(t)); err != nil {
+			t.Fatalf("Overview with an unwritable state file: %v", err)
+		}
+		e.clock.Advance(90 * time.Minute) // a refresh, so another save
+	}
+	if n := strings.Count(e.logs.String(), "cannot save tokens"); n != 1 {
+		t.Errorf("the unwritable state file was reported %d times, want once:\n%s", n, e.logs.String())
+	}
+}
+
+func TestWorldReadableStateFileIsWarnedAboutAndTightened(t *testing.T) {
+	e := newEnv(t, simulator.Config{})
+	c := e.client(e.config())
+	if _, err := c.Overview(ctx(t)); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(e.state, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	e.sim.RevokeAccessTokens() // the next call refreshes, which rewrites the file
+	c2 := e.client(e.config())
+	if !strings.Contains(e.logs.String(), "readable by other users") {
+		t.Error("a world-readable state file was not warned about")
+	}
+	if _, err := c2.Overview(ctx(t)); err != nil {
+		t.Fatal(err)
+	}
+	readState(t, e.state) // asserts mode 0600 again
+}

@@ -35,7 +35,7 @@ type stateStore struct {
 	logger log.Logger
 
 	mu      sync.Mutex
-	lastErr string
+	failing bool // saving failed last time; reported once until it works again
 }
 
 func (s *stateStore) load() tokenState {
@@ -71,11 +71,11 @@ func (s *stateStore) save(st tokenState) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if err != nil && err.Error() != s.lastErr {
+	switch {
+	case err != nil && !s.failing:
 		level.Warn(s.logger).Log("msg", "cannot save tokens to the state file; a restart will need a new login", "path", s.path, "err", err)
+	case err == nil && s.failing:
+		level.Info(s.logger).Log("msg", "the state file is writable again", "path", s.path)
 	}
-	s.lastErr = ""
-	if err != nil {
-		s.lastErr = err.Error()
-	}
+	s.failing = err != nil
 }

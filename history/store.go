@@ -54,7 +54,7 @@ type Store struct {
 	mu       sync.Mutex
 	userID   string
 	workouts []Workout
-	saveErr  string // the last save error, logged once
+	failing  bool // saving failed last time; reported once until it works again
 }
 
 type file struct {
@@ -214,11 +214,8 @@ func (s *Store) save() {
 	if err == nil {
 		err = atomicfile.Write(s.path, b)
 	}
-	if err != nil && err.Error() != s.saveErr {
+	if err != nil && !s.failing {
 		level.Warn(s.logger).Log("msg", "cannot save the workout history; a restart will download it again", "path", s.path, "err", err)
 	}
-	s.saveErr = ""
-	if err != nil {
-		s.saveErr = err.Error()
-	}
+	s.failing = err != nil
 }

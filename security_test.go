@@ -1,0 +1,203 @@
+package main
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"io"
+	"math/big"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/peloton-exporter/peloton_exporter/simulator"
+)
+
+// selfSignedCert writes a certificate for 127.0.0.1 and its key, and returns a pool trusting it.
+func selfSignedCert(t *testing.T, dir string) (certFile, keyFile string, pool *x509.CertPool) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1),
+		Subject:      pkix.Name{CommonName: "peloton_exporter test"},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(time.Hour),
+		IPAddresses:  []net.IP{net.ParseIP("127.0.0.1")},
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyDER, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	certFile, keyFile = filepath.Join(dir, "tls.crt"), filepath.Join(dir, "tls.key")
+	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cert, _ := x509.ParseCertificate(der)
+	pool = x509.NewCertPool()
+	pool.AddCert(cert)
+	return certFile, keyFile, pool
+}
+
+// TestTLSAndBasicAuth serves through --web.config.file and talks to it with a real TLS client.
+func TestTLSAndBasicAuth(t *testing.T) {
+	dir := t.TempDir()
+	certFile, keyFile, pool := selfSignedCert(t, dir)
+	const user, password = "prometheus", "right-horse-battery-staple"
+	hash, err := bcrypt.GenerateFromPassword([]byte(password), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	webConfig := filepath.Join(dir, "web.yml")
+	cfg := "tls_server_config:\n  cert_file: " + certFile + "\n  key_file: " + keyFile + "\nbasic_auth_users:\n  " + user + ": " + string(hash) + "\n"
+	if err := os.WriteFile(webConfig, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	e := &exporter{out: &syncBuffer{}, addr: freeAddr(t), exited: make(chan error, 1)}
+	e.cmd = exec.Command(binary, "--demo", "--web.listen-address="+e.addr, "--web.config.file="+webConfig)
+	e.cmd.Stdout, e.cmd.Stderr = e.out, e.out
+	if err := e.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { e.exited <- e.cmd.Wait() }()
+	t.Cleanup(func() { e.stop(t) })
+
+	tlsClient := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}}
+	get := func(u, p string) (int, string) {
+		req, _ := http.NewRequest(http.MethodGet, "https://"+e.addr+"/metrics", nil)
+		if u != "" {
+			req.SetBasicAuth(u, p)
+		}
+		resp, err := tlsClient.Do(req)
+		if err != nil {
+			return 0, err.Error()
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		code, body := get(user, password)
+		if code == http.StatusOK && strings.Contains(body, "peloton_up 1") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no metrics over TLS with the right password (last: %d %.300s)\n%s", code, body, e.out.String())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if code, _ := get(user, "wrong-password"); code != http.StatusUnauthorized {
+		t.Errorf("wrong password: HTTP %d, want 401", code)
+	}
+	if code, _ := get("", ""); code != http.StatusUnauthorized {
+		t.Errorf("no credentials: HTTP %d, want 401", code)
+	}
+	if resp, err := http.Get("http://" + e.addr + "/metrics"); err == nil {
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusOK {
+			t.Error("plain HTTP was served metrics on the TLS port")
+		}
+	}
+	untrusting := &http.Client{Timeout: 5 * time.Second}
+	if _, err := untrusting.Get("https://" + e.addr + "/metrics"); err == nil {
+		t.Error("a client that does not trust the certificate connected")
+	}
+	if strings.Contains(e.out.String(), password) {
+		t.Error("the basic-auth password is in the log")
+	}
+}
+
+// TestRunsAsNonRootWritingOnlyTheStateDirectory runs the exporter as nobody, in a working
+// directory it cannot write, with only its state directory writable: the same situation as a
+// read-only container file system with a state volume.
+func TestRunsAsNonRootWritingOnlyTheStateDirectory(t *testing.T) {
+	if os.Getuid() != 0 {
+		t.Skip("needs root to start the exporter as another user")
+	}
+	const nobody = 65534
+	root, err := os.MkdirTemp("", "peloton_nonroot")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(root)
+	readonly, state := filepath.Join(root, "readonly"), filepath.Join(root, "state")
+	for _, d := range []string{readonly, state} {
+		if err := os.Mkdir(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The binary and the folders above it must be reachable by nobody.
+	for _, p := range []string{root, filepath.Dir(binary)} {
+		if err := os.Chmod(p, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Chown(state, nobody, nobody); err != nil {
+		t.Fatal(err)
+	}
+
+	sim, err := simulator.Start(simulator.Config{Workouts: 200})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sim.Close()
+	e := &exporter{out: &syncBuffer{}, addr: freeAddr(t), exited: make(chan error, 1)}
+	e.cmd = exec.Command(binary, "--web.listen-address="+e.addr,
+		"--peloton.api-url="+sim.APIURL(), "--peloton.auth-url="+sim.AuthURL(),
+		"--peloton.state-file="+filepath.Join(state, "state.json"))
+	e.cmd.Env = []string{"PELOTON_USERNAME=" + simulator.DemoUsername, "PELOTON_PASSWORD=" + simulator.DemoPassword}
+	e.cmd.Dir = readonly
+	e.cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: nobody, Gid: nobody}}
+	e.cmd.Stdout, e.cmd.Stderr = e.out, e.out
+	if err := e.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { e.exited <- e.cmd.Wait() }()
+	t.Cleanup(func() { e.stop(t) })
+	e.waitFor(t, "/metrics", "peloton_up 1")
+	if err := e.stop(t); err != nil {
+		t.Errorf("exit: %v\n%s", err, e.out.String())
+	}
+	if out := e.out.String(); strings.Contains(out, "cannot") || strings.Contains(out, "level=error") {
+		t.Errorf("file or other errors as non-root:\n%s", out)
+	}
+	for _, f := range []string{"state.json", "state.history.json"} {
+		fi, err := os.Stat(filepath.Join(state, f))
+		if err != nil {
+			t.Errorf("%s was not written: %v", f, err)
+			continue
+		}
+		st := fi.Sys().(*syscall.Stat_t)
+		if fi.Mode().Perm() != 0o600 || st.Uid != nobody {
+			t.Errorf("%s: mode %v owner %d; want 0600 and nobody", f, fi.Mode().Perm(), st.Uid)
+		}
+	}
+	if entries, _ := os.ReadDir(readonly); len(entries) != 0 {
+		t.Errorf("the exporter wrote into its working directory: %v", entries)
+	}
+}
