@@ -6,6 +6,11 @@ LDFLAGS  := -s -w \
 	-X github.com/prometheus/common/version.Branch=$(shell git rev-parse --abbrev-ref HEAD 2>/dev/null) \
 	-X github.com/prometheus/common/version.BuildDate=$(shell date -u +%Y%m%d-%H:%M:%S)
 
+# Linters, pinned and built from the Go module proxy into .bin/ (git-ignored).
+STATICCHECK_VERSION   := 2026.2.2
+GOLANGCI_LINT_VERSION := v2.15.0
+TOOLS                 := $(CURDIR)/.bin
+
 FUZZTIME ?= 10s
 # Fuzz targets as package:target; CI runs each briefly, on top of their seed corpora.
 FUZZ_TARGETS := ./client:FuzzDecodeWorkoutPage ./client:FuzzParseHiddenForm ./client:FuzzParseRecordDate ./collector:FuzzOverview
@@ -15,8 +20,7 @@ FUZZ_TARGETS := ./client:FuzzDecodeWorkoutPage ./client:FuzzParseHiddenForm ./cl
 build:
 	CGO_ENABLED=0 go build -trimpath -ldflags "$(LDFLAGS)" -o peloton_exporter .
 
-test: test-deps
-	go vet ./...
+test: test-deps lint
 	go test -race -count=1 -timeout 15m ./...
 	$(MAKE) fuzz
 
@@ -31,7 +35,10 @@ test-deps:
 
 lint:
 	go vet ./...
-	gofmt -l . | (! grep .)
+	GOBIN=$(TOOLS) go install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+	GOBIN=$(TOOLS) go install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_LINT_VERSION)
+	$(TOOLS)/staticcheck ./...
+	$(TOOLS)/golangci-lint run ./...
 
 demo: build
 	./peloton_exporter --demo

@@ -10,10 +10,10 @@ import (
 
 // ErrCredentialsRefused means Peloton's login refused the username or password. Retrying soon
 // cannot help and risks locking the account, so logins back off.
-var ErrCredentialsRefused = errors.New("Peloton refused the username or password")
+var ErrCredentialsRefused = errors.New("login refused: Peloton refused the username or password")
 
 // ErrLegacyLoginRetired is what Peloton's retired POST /auth/login answers since late 2025.
-var ErrLegacyLoginRetired = errors.New("Peloton retired this login method (POST /auth/login answers 403 since late 2025); log in with the Auth0 flow or browser tokens instead")
+var ErrLegacyLoginRetired = errors.New("login method retired: Peloton answers 403 to POST /auth/login since late 2025; log in with the Auth0 flow or browser tokens instead")
 
 // ErrNoCredentials means there is no usable token and nothing to get a new one with.
 var ErrNoCredentials = errors.New("no usable access token, no working refresh token and no password to log in with")

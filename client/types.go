@@ -71,7 +71,7 @@ func (t *Text) UnmarshalJSON(b []byte) error {
 // typeError is encoding/json's own error type, so that the decoder adds the field's path
 // ("overview.streaks.current_weekly") to the message.
 func typeError(b []byte, want any) error {
-	kind := "value"
+	var kind string
 	switch b[0] {
 	case '{':
 		kind = "object"

@@ -6,6 +6,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -205,8 +206,7 @@ func personalRecords(done []*Workout) []RecordGroup {
 func isoDate(w *Workout, micro bool) string {
 	s := time.Unix(w.StartTime, 0).UTC().Format("2006-01-02T15:04:05")
 	if micro {
-		var v int
-		fmt.Sscanf(w.ID[:5], "%x", &v)
+		v, _ := strconv.ParseInt(w.ID[:5], 16, 64) // ids are hex; 0 would do as well
 		s += fmt.Sprintf(".%06d", v%999999+1)
 	}
 	return s
