@@ -26,6 +26,7 @@ import (
 	"github.com/peloton-exporter/peloton_exporter/client"
 	"github.com/peloton-exporter/peloton_exporter/collector"
 	"github.com/peloton-exporter/peloton_exporter/history"
+	"github.com/peloton-exporter/peloton_exporter/internal/respcache"
 	"github.com/peloton-exporter/peloton_exporter/simulator"
 )
 
@@ -123,7 +124,10 @@ func main() {
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
 	mux := http.NewServeMux()
-	mux.Handle(*metricsPath, exporter.Handler(promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorLog: promErrorLogger{logger}})))
+	metrics := promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorLog: promErrorLogger{logger}})
+	// Peloton data changes once per refresh: encode it once, not on every scrape. The Go and
+	// process metrics in the same answer are at most a second old.
+	mux.Handle(*metricsPath, exporter.Handler(respcache.New(metrics, exporter.Generation, time.Second)))
 	if *metricsPath != "/" {
 		landing, err := web.NewLandingPage(web.LandingConfig{
 			Name:        "Peloton Exporter",

@@ -48,9 +48,10 @@ type Exporter struct {
 	ctx     context.Context // ends refreshes on Close
 	cancel  context.CancelFunc
 
-	mu       sync.Mutex
-	snap     snapshot
-	inflight chan struct{} // non-nil while a refresh runs; closed when it ends
+	mu         sync.Mutex
+	snap       snapshot
+	inflight   chan struct{} // non-nil while a refresh runs; closed when it ends
+	generation uint64        // counts finished refreshes: what Collect serves changes only then
 }
 
 // snapshot is the state of the last refresh, and the metrics of the last good one, built once
@@ -162,6 +163,7 @@ func (e *Exporter) refresh(done chan struct{}) {
 	defer close(done)
 	defer e.mu.Unlock()
 	e.inflight = nil
+	e.generation++
 	s := &e.snap
 	s.attempted, s.attemptEnd, s.duration = true, end, end.Sub(start)
 	s.data, s.sourceUp, s.up = res.metrics, res.sourceUp, res.err == nil
@@ -177,6 +179,14 @@ func (e *Exporter) refresh(done chan struct{}) {
 		level.Info(e.opts.Logger).Log("msg", "refresh from Peloton recovered")
 	}
 	s.lastErr, s.lastSuccess = "", end
+}
+
+// Generation changes whenever a refresh finishes, and only then does Collect change; an HTTP
+// cache of the encoded metrics keys on it.
+func (e *Exporter) Generation() uint64 {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.generation
 }
 
 func (e *Exporter) Describe(ch chan<- *prometheus.Desc) {

@@ -1,0 +1,289 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"time"
+)
+
+// The targets of issue 6.
+const (
+	minThroughputRatio = 0.7              // exporter scrapes/s ≥ this × the ceiling's
+	maxP99Ratio        = 2.0              // exporter p99 ≤ this × the ceiling's
+	maxRSS             = 30 << 20         // bytes
+	rssGrowthAbs       = 2 << 20          // RSS "grew" only beyond both this …
+	rssGrowthRel       = 0.10             // … and this fraction of the first sample
+	mib                = float64(1 << 20) // for printing
+)
+
+type results struct {
+	Started   time.Time       `json:"started"`
+	GoVersion string          `json:"go_version"`
+	OSArch    string          `json:"os_arch"`
+	CPUs      int             `json:"cpus"`
+	Repo      string          `json:"repo"`
+	Revision  string          `json:"revision,omitempty"`
+	Scrapes   int             `json:"scrapes_per_level"`
+	Accept    string          `json:"accept"`
+	UserAgent string          `json:"user_agent"`
+	Response  responseSummary `json:"response"`
+	Levels    []level         `json:"levels"`
+	Phases    []phase         `json:"timed_phases"`
+	Startup   map[string]int  `json:"startup_requests_by_endpoint"`
+	Upstream  []upstreamCheck `json:"upstream"`
+	Memory    memory          `json:"memory"`
+	Targets   []target        `json:"targets"`
+}
+
+type responseSummary struct {
+	Status          int    `json:"status"`
+	ContentType     string `json:"content_type"`
+	ContentEncoding string `json:"content_encoding"`
+	WireBytes       int    `json:"wire_bytes"`
+	DecodedBytes    int    `json:"decoded_bytes"`
+	Framing         string `json:"framing"`
+}
+
+func (c *captured) summary() responseSummary {
+	framing := "Content-Length"
+	if len(c.TransferEncoding) > 0 {
+		framing = strings.Join(c.TransferEncoding, ",")
+	}
+	return responseSummary{
+		Status: c.Status, ContentType: c.Header.Get("Content-Type"), ContentEncoding: c.Header.Get("Content-Encoding"),
+		WireBytes: len(c.Body), DecodedBytes: c.DecodedBytes, Framing: framing,
+	}
+}
+
+type level struct {
+	Concurrency     int       `json:"concurrency"`
+	Exporter        loadStats `json:"exporter"`
+	Ceiling         loadStats `json:"ceiling"`
+	ThroughputRatio float64   `json:"throughput_ratio"` // exporter / ceiling
+	P99Ratio        float64   `json:"p99_ratio"`        // exporter / ceiling
+}
+
+type phase struct {
+	Name  string    `json:"name"`
+	Stats loadStats `json:"stats"`
+}
+
+type rssSample struct {
+	At  time.Duration `json:"at_ns"`
+	RSS int64         `json:"rss_bytes"`
+}
+
+type memory struct {
+	AfterStart  int64         `json:"exporter_after_start_bytes"`
+	AfterWarmup int64         `json:"exporter_after_warmup_bytes"`
+	AfterLoad   int64         `json:"exporter_after_load_bytes"`
+	Ceiling     int64         `json:"ceiling_after_load_bytes"`
+	ShortTTL2s  int64         `json:"exporter_ttl2s_after_phase_bytes"`
+	TTL         time.Duration `json:"many_refreshes_ttl_ns"`
+	Refreshes   int           `json:"many_refreshes_count"`
+	Samples     []rssSample   `json:"many_refreshes_samples"`
+	First       int64         `json:"many_refreshes_first_bytes"`
+	Last        int64         `json:"many_refreshes_last_bytes"`
+	Max         int64         `json:"many_refreshes_max_bytes"`
+	Grew        bool          `json:"many_refreshes_grew"`
+}
+
+type target struct {
+	Name string `json:"name"`
+	Want string `json:"want"`
+	Got  string `json:"got"`
+	Pass bool   `json:"pass"`
+}
+
+func (r *results) add(name, want, got string, pass bool) {
+	r.Targets = append(r.Targets, target{name, want, got, pass})
+}
+
+func (r *results) failed() int {
+	n := 0
+	for _, t := range r.Targets {
+		if !t.Pass {
+			n++
+		}
+	}
+	return n
+}
+
+// evaluate derives the ratios and judges every target.
+func (r *results) evaluate() {
+	for i := range r.Levels {
+		lv := &r.Levels[i]
+		lv.ThroughputRatio = lv.Exporter.PerSec / lv.Ceiling.PerSec
+		lv.P99Ratio = float64(lv.Exporter.P99) / float64(max(lv.Ceiling.P99, 1))
+		r.add(fmt.Sprintf("warm-cache throughput, concurrency %d", lv.Concurrency),
+			fmt.Sprintf("≥ %.2f× ceiling", minThroughputRatio),
+			fmt.Sprintf("%.2f× (%.0f vs %.0f/s)", lv.ThroughputRatio, lv.Exporter.PerSec, lv.Ceiling.PerSec),
+			lv.ThroughputRatio >= minThroughputRatio)
+		r.add(fmt.Sprintf("warm-cache p99, concurrency %d", lv.Concurrency),
+			fmt.Sprintf("≤ %.1f× ceiling", maxP99Ratio),
+			fmt.Sprintf("%.2f× (%s vs %s)", lv.P99Ratio, ms(lv.Exporter.P99), ms(lv.Ceiling.P99)),
+			lv.P99Ratio <= maxP99Ratio)
+	}
+	errs := 0
+	for _, lv := range r.Levels {
+		errs += lv.Exporter.Errors + lv.Ceiling.Errors
+	}
+	for _, p := range r.Phases {
+		errs += p.Stats.Errors
+	}
+	r.add("every scrape answered 200", "0 failed", fmt.Sprintf("%d failed", errs), errs == 0)
+
+	for _, u := range r.Upstream {
+		r.add("upstream requests, "+u.Name, fmt.Sprintf("≤ %d (≥ %d)", u.Expected[1], u.Expected[0]),
+			fmt.Sprintf("%d", u.Observed), u.Pass)
+	}
+
+	m := &r.Memory
+	for _, s := range m.Samples {
+		m.Max = max(m.Max, s.RSS)
+	}
+	if n := len(m.Samples); n > 0 {
+		m.First, m.Last = m.Samples[0].RSS, m.Samples[n-1].RSS
+		m.Grew = float64(m.Last-m.First) > max(rssGrowthAbs, rssGrowthRel*float64(m.First))
+	}
+	peak, where := int64(0), ""
+	for _, s := range []struct {
+		v    int64
+		name string
+	}{{m.AfterStart, "A after start"}, {m.AfterWarmup, "A after warm-up"}, {m.AfterLoad, "A after the load phases"},
+		{m.ShortTTL2s, "B after its phase"}, {m.Max, "C, many refreshes"}} {
+		if s.v > peak {
+			peak, where = s.v, s.name
+		}
+	}
+	if peak == 0 {
+		r.add("exporter RSS", fmt.Sprintf("< %.0f MiB", maxRSS/mib), "n/a (no /proc)", true)
+		return
+	}
+	r.add("exporter RSS, highest sample", fmt.Sprintf("< %.0f MiB", maxRSS/mib), mibs(peak)+" ("+where+")", peak < maxRSS)
+	r.add(fmt.Sprintf("exporter RSS over %d refreshes", m.Refreshes),
+		fmt.Sprintf("no growth (> max(%.0f MiB, %.0f%%))", rssGrowthAbs/mib, rssGrowthRel*100),
+		fmt.Sprintf("%s → %s", mibs(m.First), mibs(m.Last)), !m.Grew)
+}
+
+func (r *results) print(w io.Writer) {
+	p := func(format string, args ...any) { fmt.Fprintf(w, format+"\n", args...) }
+	rev := r.Revision
+	if rev == "" {
+		rev = "no git revision"
+	}
+	p("peloton_exporter load and cost — %s, %s %s, %d CPUs, %s (%s)",
+		r.Started.Format("2006-01-02 15:04 UTC"), r.GoVersion, r.OSArch, r.CPUs, r.Repo, rev)
+	p("scrape:   GET /metrics, User-Agent %s, Accept-Encoding gzip, X-Prometheus-Scrape-Timeout-Seconds %s,", r.UserAgent, scrapeTimeoutH)
+	p("          Accept %s", r.Accept)
+	p("          keep-alive connections, one per worker; body read to the end and discarded (not gunzipped)")
+	rs := r.Response
+	p("answer:   %d, Content-Type %q, Content-Encoding %q, %d bytes on the wire (%d decoded), %s",
+		rs.Status, rs.ContentType, rs.ContentEncoding, rs.WireBytes, rs.DecodedBytes, rs.Framing)
+	p("ceiling:  those exact bytes and headers replayed by a plain net/http server in its own process (checked identical)")
+	p("")
+
+	p("WARM-CACHE LOAD  exporter A (--peloton.cache-ttl 5m), %d scrapes per level after an unmeasured warm-up", r.Scrapes)
+	p("cpu/scr: the server process's CPU time per scrape (/proc, 10 ms ticks)")
+	p("        %-41s   %-41s   %s", "|------------- exporter -------------|", "|-------------- ceiling -------------|", "exporter/ceiling")
+	p("  conc  %9s %8s %8s %8s %4s   %9s %8s %8s %8s %4s   %10s %7s",
+		"scrapes/s", "p50", "p99", "cpu/scr", "err", "scrapes/s", "p50", "p99", "cpu/scr", "err", "throughput", "p99")
+	for _, lv := range r.Levels {
+		e, c := lv.Exporter, lv.Ceiling
+		p("  %4d  %9.0f %8s %8s %8s %4d   %9.0f %8s %8s %8s %4d   %5.2f %-4s %4.2f %-4s",
+			lv.Concurrency, e.PerSec, ms(e.P50), ms(e.P99), ms(e.CPUPer), e.Errors,
+			c.PerSec, ms(c.P50), ms(c.P99), ms(c.CPUPer), c.Errors,
+			lv.ThroughputRatio, passFail(lv.ThroughputRatio >= minThroughputRatio),
+			lv.P99Ratio, passFail(lv.P99Ratio <= maxP99Ratio))
+	}
+	for _, ph := range r.Phases {
+		s := ph.Stats
+		p("  timed phase %s: c=%d, %d scrapes in %s (%.0f/s), p50 %s, p99 %s, max %s, %d errors",
+			ph.Name, s.Concurrency, s.Scrapes, s.Elapsed.Round(100*time.Millisecond), s.PerSec, ms(s.P50), ms(s.P99), ms(s.Max), s.Errors)
+	}
+	p("")
+
+	p("UPSTREAM  peloton_api_requests_total, summed over labels, read from the exporter before and after each phase")
+	total := 0
+	for _, v := range r.Startup {
+		total += v
+	}
+	p("  at start (login, then the first refresh with the full history sync): %d — %s", total, formatCounts(r.Startup))
+	p("  a refresh reads 3 sources (me, overview, one workouts page); refreshes ≤ (end − last refresh before)/TTL")
+	for _, u := range r.Upstream {
+		p("  %s", u.Name)
+		p("      %s elapsed, %d scrapes; refreshes allowed %d..%d → expected ≤ %d (≥ %d), observed %d (%s)  %s",
+			u.Elapsed.Round(100*time.Millisecond), u.Scrapes, u.Refreshes[0], u.Refreshes[1],
+			u.Expected[1], u.Expected[0], u.Observed, formatCounts(u.ByEndpoint), passFail(u.Pass))
+		if u.Startup != nil {
+			p("      (this exporter's start: %s)", formatCounts(u.Startup))
+		}
+	}
+	p("")
+
+	m := r.Memory
+	p("MEMORY  VmRSS of the exporter process (in --demo it includes the simulated Peloton it hosts)")
+	p("  A (TTL 5m): after start %s, after warm-up %s, after the load phases %s;  ceiling process %s",
+		mibs(m.AfterStart), mibs(m.AfterWarmup), mibs(m.AfterLoad), mibs(m.Ceiling))
+	p("  B (TTL 2s): after its phase %s", mibs(m.ShortTTL2s))
+	var ss []string
+	for _, s := range m.Samples {
+		ss = append(ss, fmt.Sprintf("%s %s", s.At.Round(time.Second), mibs(s.RSS)))
+	}
+	p("  C (TTL %s, %d refreshes, as many as %s at the 5m default): %s", m.TTL, m.Refreshes,
+		hm(time.Duration(m.Refreshes)*5*time.Minute), strings.Join(ss, ", "))
+	grew := "stable"
+	if m.Grew {
+		grew = "GREW"
+	}
+	p("      first %s, last %s, max %s: %s", mibs(m.First), mibs(m.Last), mibs(m.Max), grew)
+	p("")
+
+	p("TARGETS")
+	for _, t := range r.Targets {
+		p("  %-4s  %-62s want %-26s got %s", passFail(t.Pass), t.Name, t.Want, t.Got)
+	}
+	p("%d of %d targets met. This is a measurement: the exit status is 0 unless the bench broke (--strict: 1 on a miss).",
+		len(r.Targets)-r.failed(), len(r.Targets))
+}
+
+func passFail(ok bool) string {
+	if ok {
+		return "PASS"
+	}
+	return "FAIL"
+}
+
+// ms prints a duration in milliseconds with three significant digits.
+func ms(d time.Duration) string {
+	v := float64(d) / float64(time.Millisecond)
+	switch {
+	case d == 0:
+		return "-"
+	case v < 1:
+		return fmt.Sprintf("%.3fms", v)
+	case v < 10:
+		return fmt.Sprintf("%.2fms", v)
+	case v < 100:
+		return fmt.Sprintf("%.1fms", v)
+	default:
+		return fmt.Sprintf("%.0fms", v)
+	}
+}
+
+// hm prints a duration of whole minutes as "5h20m" or "45m".
+func hm(d time.Duration) string {
+	h, m := int(d.Hours()), int(d.Minutes())%60
+	if h == 0 {
+		return fmt.Sprintf("%dm", m)
+	}
+	return fmt.Sprintf("%dh%02dm", h, m)
+}
+
+func mibs(b int64) string {
+	if b == 0 {
+		return "n/a"
+	}
+	return fmt.Sprintf("%.1f MiB", float64(b)/mib)
+}
