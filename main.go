@@ -142,15 +142,18 @@ func main() {
 	}
 
 	server := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-	go shutdownOnSignal(server, logger)
+	stopped := make(chan struct{})
+	go shutdownOnSignal(server, logger, stopped)
 	if err := web.ListenAndServe(server, toolkitFlags, slogger); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		fatal("serving HTTP", err)
 	}
+	<-stopped // Serve returns as soon as shutdown begins; the scrapes in flight finish first
 	level.Info(logger).Log("msg", "stopped")
 }
 
-// shutdownOnSignal finishes in-flight scrapes on SIGTERM or SIGINT before the process exits.
-func shutdownOnSignal(server *http.Server, logger log.Logger) {
+// shutdownOnSignal finishes in-flight scrapes on SIGTERM or SIGINT, then closes stopped.
+func shutdownOnSignal(server *http.Server, logger log.Logger, stopped chan<- struct{}) {
+	defer close(stopped)
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGTERM, os.Interrupt)
 	s := <-sig

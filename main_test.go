@@ -319,3 +319,46 @@ func TestREADMEDocumentsEveryFlag(t *testing.T) {
 		}
 	}
 }
+
+// TestSIGTERMFinishesTheScrapeInFlight stops the exporter while a scrape waits for a slow
+// Peloton: the scrape still gets its answer and the process exits cleanly.
+func TestSIGTERMFinishesTheScrapeInFlight(t *testing.T) {
+	sim, err := simulator.Start(simulator.Config{Workouts: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sim.Close()
+	state := filepath.Join(t.TempDir(), "state.json")
+	e := startExporter(t, []string{"PELOTON_USERNAME=" + simulator.DemoUsername, "PELOTON_PASSWORD=" + simulator.DemoPassword},
+		"--peloton.api-url="+sim.APIURL(), "--peloton.auth-url="+sim.AuthURL(), "--peloton.state-file="+state, "--peloton.cache-ttl=1s")
+	e.waitFor(t, "/metrics", "peloton_up 1")
+	sim.InjectFault(simulator.EndpointOverview, simulator.Fault{Delay: 2 * time.Second})
+	time.Sleep(1100 * time.Millisecond) // let the cache expire, so the next scrape waits for Peloton
+
+	got := make(chan string, 1)
+	go func() { got <- e.get(t, "/metrics") }()
+	time.Sleep(500 * time.Millisecond) // the scrape is now waiting for the slow overview
+	if err := e.stop(t); err != nil {
+		t.Errorf("exit after SIGTERM: %v\n%s", err, e.out.String())
+	}
+	select {
+	case body := <-got:
+		if !strings.Contains(body, "peloton_up 1") {
+			t.Errorf("the scrape in flight at SIGTERM got:\n%.500s", body)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the scrape in flight never finished")
+	}
+	if st := readFile(t, state); !strings.Contains(st, "refresh_token") {
+		t.Errorf("the state file lost its tokens: %s", st)
+	}
+}
+
+func readFile(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
