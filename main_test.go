@@ -4,7 +4,6 @@ package main
 // search of everything it prints or serves for the secrets it handled.
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -14,11 +13,11 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/peloton-exporter/peloton_exporter/internal/syncbuf"
 	"github.com/peloton-exporter/peloton_exporter/simulator"
 )
 
@@ -40,28 +39,10 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// syncBuffer collects a process's output while it runs.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // exporter is a running exporter process, stopped when the test ends.
 type exporter struct {
 	cmd    *exec.Cmd
-	out    *syncBuffer
+	out    *syncbuf.Buffer
 	addr   string
 	exited chan error
 }
@@ -76,18 +57,30 @@ func freeAddr(t *testing.T) string {
 	return l.Addr().String()
 }
 
-func startExporter(t *testing.T, env []string, args ...string) *exporter {
+// launch starts the exporter with args (and a free --web.listen-address), lets configure
+// adjust the command first, and stops the process when the test ends.
+func launch(t *testing.T, configure func(*exec.Cmd), args ...string) *exporter {
 	t.Helper()
-	e := &exporter{out: &syncBuffer{}, addr: freeAddr(t), exited: make(chan error, 1)}
+	e := &exporter{out: &syncbuf.Buffer{}, addr: freeAddr(t), exited: make(chan error, 1)}
 	e.cmd = exec.Command(binary, append([]string{"--web.listen-address=" + e.addr}, args...)...)
-	e.cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir()}, env...)
+	e.cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir()}
 	e.cmd.Dir = t.TempDir()
 	e.cmd.Stdout, e.cmd.Stderr = e.out, e.out
+	if configure != nil {
+		configure(e.cmd)
+	}
 	if err := e.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	go func() { e.exited <- e.cmd.Wait() }()
 	t.Cleanup(func() { e.stop(t) })
+	return e
+}
+
+// startExporter launches the exporter with env added and waits for its landing page.
+func startExporter(t *testing.T, env []string, args ...string) *exporter {
+	t.Helper()
+	e := launch(t, func(cmd *exec.Cmd) { cmd.Env = append(cmd.Env, env...) }, args...)
 	e.waitFor(t, "/", "Metrics")
 	return e
 }

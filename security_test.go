@@ -77,14 +77,7 @@ func TestTLSAndBasicAuth(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	e := &exporter{out: &syncBuffer{}, addr: freeAddr(t), exited: make(chan error, 1)}
-	e.cmd = exec.Command(binary, "--demo", "--web.listen-address="+e.addr, "--web.config.file="+webConfig)
-	e.cmd.Stdout, e.cmd.Stderr = e.out, e.out
-	if err := e.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { e.exited <- e.cmd.Wait() }()
-	t.Cleanup(func() { e.stop(t) })
+	e := launch(t, nil, "--demo", "--web.config.file="+webConfig)
 
 	tlsClient := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}}
 	get := func(u, p string) (int, string) {
@@ -166,19 +159,12 @@ func TestRunsAsNonRootWritingOnlyTheStateDirectory(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer sim.Close()
-	e := &exporter{out: &syncBuffer{}, addr: freeAddr(t), exited: make(chan error, 1)}
-	e.cmd = exec.Command(binary, "--web.listen-address="+e.addr,
-		"--peloton.api-url="+sim.APIURL(), "--peloton.auth-url="+sim.AuthURL(),
+	e := launch(t, func(cmd *exec.Cmd) {
+		cmd.Env = []string{"PELOTON_USERNAME=" + simulator.DemoUsername, "PELOTON_PASSWORD=" + simulator.DemoPassword}
+		cmd.Dir = readonly
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: nobody, Gid: nobody}}
+	}, "--peloton.api-url="+sim.APIURL(), "--peloton.auth-url="+sim.AuthURL(),
 		"--peloton.state-file="+filepath.Join(state, "state.json"))
-	e.cmd.Env = []string{"PELOTON_USERNAME=" + simulator.DemoUsername, "PELOTON_PASSWORD=" + simulator.DemoPassword}
-	e.cmd.Dir = readonly
-	e.cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: nobody, Gid: nobody}}
-	e.cmd.Stdout, e.cmd.Stderr = e.out, e.out
-	if err := e.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { e.exited <- e.cmd.Wait() }()
-	t.Cleanup(func() { e.stop(t) })
 	e.waitFor(t, "/metrics", "peloton_up 1")
 	if err := e.stop(t); err != nil {
 		t.Errorf("exit: %v\n%s", err, e.out.String())

@@ -1,7 +1,6 @@
 package client_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -9,39 +8,21 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/go-kit/log"
 
 	"github.com/peloton-exporter/peloton_exporter/client"
+	"github.com/peloton-exporter/peloton_exporter/internal/syncbuf"
 	"github.com/peloton-exporter/peloton_exporter/simulator"
 )
-
-// syncBuffer collects log output from concurrent goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 type env struct {
 	t     *testing.T
 	sim   *simulator.Simulator
 	clock *simulator.Clock
-	logs  *syncBuffer
+	logs  *syncbuf.Buffer
 	state string
 }
 
@@ -54,7 +35,7 @@ func newEnv(t *testing.T, simCfg simulator.Config) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(sim.Close)
-	return &env{t: t, sim: sim, clock: clock, logs: &syncBuffer{}, state: filepath.Join(t.TempDir(), "state.json")}
+	return &env{t: t, sim: sim, clock: clock, logs: &syncbuf.Buffer{}, state: filepath.Join(t.TempDir(), "state.json")}
 }
 
 // config is a client config pointed at the simulator with the demo credentials.

@@ -1,7 +1,6 @@
 package collector_test
 
 import (
-	"bytes"
 	"context"
 	"io"
 	"net/http"
@@ -21,6 +20,7 @@ import (
 
 	"github.com/peloton-exporter/peloton_exporter/client"
 	"github.com/peloton-exporter/peloton_exporter/collector"
+	"github.com/peloton-exporter/peloton_exporter/internal/syncbuf"
 	"github.com/peloton-exporter/peloton_exporter/simulator"
 )
 
@@ -33,28 +33,11 @@ var overviewMetrics = []string{
 	"peloton_daily_streak_start_timestamp_seconds", "peloton_achievements",
 }
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 type env struct {
 	sim   *simulator.Simulator
 	clock *simulator.Clock
 	exp   *collector.Exporter
-	logs  *syncBuffer
+	logs  *syncbuf.Buffer
 }
 
 func newEnv(t *testing.T) *env {
@@ -65,7 +48,7 @@ func newEnv(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(sim.Close)
-	logs := &syncBuffer{}
+	logs := &syncbuf.Buffer{}
 	logger := log.NewLogfmtLogger(logs)
 	c, err := client.New(client.Config{
 		APIURL: sim.APIURL(), AuthURL: sim.AuthURL(),

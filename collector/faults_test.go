@@ -17,6 +17,7 @@ import (
 
 	"github.com/peloton-exporter/peloton_exporter/client"
 	"github.com/peloton-exporter/peloton_exporter/collector"
+	"github.com/peloton-exporter/peloton_exporter/internal/syncbuf"
 	"github.com/peloton-exporter/peloton_exporter/simulator"
 )
 
@@ -101,7 +102,7 @@ func newFaultEnv(t *testing.T) *faultEnv {
 	}
 	t.Cleanup(sim.Close)
 	proxy := newProxy(t, strings.TrimPrefix(sim.APIURL(), "http://"))
-	logs := &syncBuffer{}
+	logs := &syncbuf.Buffer{}
 	logger := log.NewLogfmtLogger(logs)
 	c, err := client.New(client.Config{
 		APIURL: "http://" + proxy.addr, AuthURL: sim.AuthURL(),

@@ -13,33 +13,14 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 )
 
-// fakeClock is a settable clock for Config.Now.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
 // startSim starts a simulator on a fake clock (a Wednesday afternoon).
-func startSim(t *testing.T, cfg Config) (*Simulator, *fakeClock) {
+func startSim(t *testing.T, cfg Config) (*Simulator, *Clock) {
 	t.Helper()
-	clk := &fakeClock{t: time.Date(2026, 3, 18, 20, 4, 5, 0, time.UTC)}
+	clk := NewClock(time.Date(2026, 3, 18, 20, 4, 5, 0, time.UTC))
 	if cfg.Now == nil {
 		cfg.Now = clk.Now
 	}
