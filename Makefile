@@ -7,7 +7,7 @@ LDFLAGS  := -s -w \
 	-X github.com/prometheus/common/version.BuildDate=$(shell date -u +%Y%m%d-%H:%M:%S)
 
 # Linters, pinned and built from the Go module proxy into .bin/ (git-ignored).
-STATICCHECK_VERSION   := 2026.2.2
+STATICCHECK_VERSION   := v0.8.2
 GOLANGCI_LINT_VERSION := v2.15.0
 TOOLS                 := $(CURDIR)/.bin
 
