@@ -124,7 +124,6 @@ func New(cfg Config) (*Client, error) {
 	c := &Client{
 		cfg: cfg,
 		http: &http.Client{
-			Transport: cfg.Transport,
 			// Redirects are followed by hand: the login must stop at the redirect URI and
 			// must not wander off Peloton's hosts.
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },

@@ -6,7 +6,6 @@ package collector
 import (
 	"context"
 	"fmt"
-	"sort"
 	"sync"
 	"time"
 
@@ -210,6 +209,7 @@ func (e *Exporter) Collect(ch chan<- prometheus.Metric) {
 	}
 	ch <- prometheus.MustNewConstMetric(d.up, prometheus.GaugeValue, up)
 	if s.attempted {
+		ch <- prometheus.MustNewConstMetric(d.refreshDuration, prometheus.GaugeValue, s.duration.Seconds())
 		for _, name := range sourceNames {
 			v := 0.0
 			if s.sourceUp[name] {
@@ -221,15 +221,10 @@ func (e *Exporter) Collect(ch chan<- prometheus.Metric) {
 	if !s.lastSuccess.IsZero() {
 		ch <- prometheus.MustNewConstMetric(d.lastSuccess, prometheus.GaugeValue, unixSeconds(s.lastSuccess))
 	}
-	if s.attempted {
-		ch <- prometheus.MustNewConstMetric(d.refreshDuration, prometheus.GaugeValue, s.duration.Seconds())
-	}
 	if exp, ok := e.src.TokenExpiry(); ok {
 		ch <- prometheus.MustNewConstMetric(d.tokenExpiry, prometheus.GaugeValue, float64(exp.Unix()))
 	}
-	stats := e.src.Stats()
-	sort.Slice(stats, func(i, j int) bool { return stats[i].Endpoint+stats[i].Code < stats[j].Endpoint+stats[j].Code })
-	for _, st := range stats {
+	for _, st := range e.src.Stats() {
 		ch <- prometheus.MustNewConstMetric(d.apiRequests, prometheus.CounterValue, float64(st.Count), st.Endpoint, st.Code)
 	}
 }
