@@ -350,7 +350,7 @@ func buildAchievements(rng *rand.Rand, now time.Time) []AchievementCount {
 	for i := 72; i >= 1; i-- {
 		month := first.AddDate(0, -i, 0)
 		add(month.Format("January 2006")+" Challenge",
-			strings.ToLower(month.Format("january_2006"))+"_challenge",
+			strings.ToLower(month.Format("January_2006"))+"_challenge",
 			"Awarded for finishing the "+month.Format("January 2006")+" challenge.", 1)
 	}
 	for y := now.Year() - 6; y < now.Year(); y++ {

@@ -684,6 +684,13 @@ func TestOverviewAgreesWithHistory(t *testing.T) {
 	if ac := o.AchievementCounts; len(ac.Achievements) < 200 {
 		t.Errorf("%d achievements", len(ac.Achievements))
 	}
+	slugs := map[string]string{}
+	for _, a := range o.AchievementCounts.Achievements {
+		if other, dup := slugs[a.Template.Slug]; dup {
+			t.Errorf("achievement slug %q names both %q and %q", a.Template.Slug, other, a.Template.Name)
+		}
+		slugs[a.Template.Slug] = a.Template.Name
+	}
 	if got := sim.Overview(); got.Streaks.CurrentWeekly != st.CurrentWeekly || got.WorkoutCounts.TotalWorkouts != 1800 {
 		t.Errorf("Overview() disagrees with the API: %+v", got.Streaks)
 	}
