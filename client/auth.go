@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-kit/log/level"
@@ -30,13 +31,33 @@ type auth struct {
 	nextLogin     time.Time // no password login before this
 	loginFailures int
 	lastLoginErr  error
+	lastRenewErr  string // logged once per change of cause
+
+	// expiresAt mirrors st's expiry (Unix seconds, 0 unknown) for readers such as a scrape,
+	// which must not wait for a login in progress to read it.
+	expiresAt atomic.Int64
 }
 
 func newAuth(c *Client) *auth {
 	a := &auth{c: c, store: &stateStore{path: c.cfg.StateFile, logger: c.cfg.Logger}}
 	a.st = a.store.load()
 	a.adoptSuppliedTokens()
+	a.publish()
 	return a
+}
+
+// commit saves the state at once and publishes the expiry of the token now in use.
+func (a *auth) commit() {
+	a.store.save(a.st)
+	a.publish()
+}
+
+func (a *auth) publish() {
+	exp := a.st.ExpiresAt
+	if a.st.AccessToken == "" {
+		exp = 0
+	}
+	a.expiresAt.Store(exp)
 }
 
 // adoptSuppliedTokens uses tokens given on the command line unless the state file already holds
@@ -56,16 +77,12 @@ func (a *auth) adoptSuppliedTokens() {
 	if exp, ok := jwtExpiry(cfg.AccessToken); ok {
 		a.st.ExpiresAt = exp.Unix()
 	}
-	a.store.save(a.st)
+	a.commit()
 }
 
 func (a *auth) expiry() (time.Time, bool) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if a.st.AccessToken == "" || a.st.ExpiresAt == 0 {
-		return time.Time{}, false
-	}
-	return time.Unix(a.st.ExpiresAt, 0), true
+	exp := a.expiresAt.Load()
+	return time.Unix(exp, 0), exp != 0
 }
 
 func (a *auth) userID() string {
@@ -79,7 +96,7 @@ func (a *auth) setUserID(id string) {
 	defer a.mu.Unlock()
 	if a.st.UserID != id {
 		a.st.UserID = id
-		a.store.save(a.st)
+		a.commit()
 	}
 }
 
@@ -100,51 +117,61 @@ func (a *auth) usable(margin time.Duration) bool {
 	return a.st.ExpiresAt == 0 || a.c.cfg.Now().Add(margin).Before(time.Unix(a.st.ExpiresAt, 0))
 }
 
-// token returns an access token for the API.
+// token returns an access token for the API, renewing it RefreshMargin before it expires.
+// When renewing fails the current token is used for as long as it is still valid.
 func (a *auth) token(ctx context.Context) (string, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.usable(a.c.cfg.RefreshMargin) {
 		return a.st.AccessToken, nil
 	}
-	var refreshErr error
-	if a.st.RefreshToken != "" {
-		refreshErr = a.refresh(ctx)
-		if refreshErr == nil {
-			return a.st.AccessToken, nil
-		}
-		if !isRefusal(refreshErr) {
-			// Peloton is unwell, not saying no: keep using the old token while it lasts and
-			// do not risk a full login during an outage.
-			if a.usable(0) {
-				return a.st.AccessToken, nil
-			}
-			return "", fmt.Errorf("refreshing the access token: %w", refreshErr)
-		}
-		level.Warn(a.c.cfg.Logger).Log("msg", "Peloton refused the refresh token; it is dropped", "err", refreshErr)
-		a.st.RefreshToken = ""
-		a.store.save(a.st)
-		refreshErr = fmt.Errorf("refreshing the access token: %w", refreshErr)
+	err := a.renew(ctx)
+	if err == nil {
+		a.lastRenewErr = ""
+		return a.st.AccessToken, nil
 	}
-	if a.c.cfg.Password == "" {
-		if refreshErr != nil {
-			return "", fmt.Errorf("%w (%w)", ErrNoCredentials, refreshErr)
-		}
-		return "", ErrNoCredentials
-	}
-	if err := a.passwordLogin(ctx); err != nil {
-		if refreshErr != nil {
-			return "", fmt.Errorf("%w; then %w", refreshErr, err)
-		}
+	if !a.usable(0) {
 		return "", err
+	}
+	if msg := err.Error(); msg != a.lastRenewErr {
+		a.lastRenewErr = msg
+		level.Warn(a.c.cfg.Logger).Log("msg", "cannot renew the access token; using it until it expires",
+			"expires", time.Unix(a.st.ExpiresAt, 0).UTC().Format(time.RFC3339), "err", err)
 	}
 	return a.st.AccessToken, nil
 }
 
-// isRefusal tells a definite "no" (a 4xx other than 429) from a failure worth waiting out.
-func isRefusal(err error) bool {
-	var he *HTTPError
-	return errors.As(err, &he) && he.Status >= 400 && he.Status < 500 && he.Status != http.StatusTooManyRequests
+// renew gets a new access token: with the refresh token, else (or when Peloton refuses it)
+// with a rate-limited password login. While Peloton is merely failing, not refusing, no full
+// login is risked.
+func (a *auth) renew(ctx context.Context) error {
+	var refreshErr error
+	if a.st.RefreshToken != "" {
+		refreshErr = a.refresh(ctx)
+		if refreshErr == nil {
+			return nil
+		}
+		if !errors.Is(refreshErr, errTokenRefused) {
+			return fmt.Errorf("refreshing the access token: %w", refreshErr)
+		}
+		level.Warn(a.c.cfg.Logger).Log("msg", "Peloton refused the refresh token; it is dropped", "err", refreshErr)
+		a.st.RefreshToken = ""
+		a.commit()
+		refreshErr = fmt.Errorf("refreshing the access token: %w", refreshErr)
+	}
+	if a.c.cfg.Password == "" {
+		if refreshErr != nil {
+			return fmt.Errorf("%w (%w)", ErrNoCredentials, refreshErr)
+		}
+		return ErrNoCredentials
+	}
+	if err := a.passwordLogin(ctx); err != nil {
+		if refreshErr != nil {
+			return fmt.Errorf("%w; then %w", refreshErr, err)
+		}
+		return err
+	}
+	return nil
 }
 
 func (a *auth) passwordLogin(ctx context.Context) error {
@@ -190,7 +217,7 @@ func (a *auth) adopt(tr *tokenResponse) {
 		a.st.ExpiresAt = exp.Unix()
 	}
 	a.st.Version = stateVersion
-	a.store.save(a.st)
+	a.commit()
 }
 
 func (a *auth) refresh(ctx context.Context) error {
@@ -220,7 +247,11 @@ func (c *Client) tokenRequest(ctx context.Context, hc *http.Client, req *http.Re
 		return nil, err
 	}
 	if r.status != http.StatusOK {
-		return nil, &HTTPError{Endpoint: "token", Status: r.status, Message: describeBody(r.header.Get("Content-Type"), r.body)}
+		err := &HTTPError{Endpoint: "token", Status: r.status, Message: describeBody(r.header.Get("Content-Type"), r.body)}
+		if isOAuthRefusal(r) {
+			return nil, &refusedError{err}
+		}
+		return nil, err
 	}
 	var tr tokenResponse
 	if err := json.Unmarshal(r.body, &tr); err != nil {

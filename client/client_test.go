@@ -255,6 +255,101 @@ func TestTokenOnlyModeRefreshesOn401(t *testing.T) {
 	}
 }
 
+// A CDN page on the token endpoint is an outage, not a refusal: the refresh token is kept, the
+// current access token serves while it lasts, and the next refresh works.
+func TestCDNPageOnTheTokenEndpointKeepsTheRefreshToken(t *testing.T) {
+	e := newEnv(t, simulator.Config{AccessTokenTTL: 2 * time.Hour})
+	access, refresh := e.sim.IssueTokens()
+	cfg := e.config()
+	cfg.Username, cfg.Password = "", ""
+	cfg.AccessToken, cfg.RefreshToken = access, refresh
+	c := e.client(cfg)
+	e.clock.Advance(90 * time.Minute) // inside the refresh margin: the next call refreshes
+	e.sim.InjectFault(simulator.EndpointToken, simulator.Fault{Status: 403,
+		Header: http.Header{"Content-Type": {"text/html"}}, Body: "<html><body>Access denied | Cloudflare</body></html>"})
+	if _, err := c.Overview(ctx(t)); err != nil {
+		t.Fatalf("Overview while the token endpoint is blocked: %v (the old token has 30 minutes left)", err)
+	}
+	if logs := e.logs.String(); !strings.Contains(logs, "cannot renew the access token; using it until it expires") ||
+		strings.Contains(logs, "refused the refresh token") {
+		t.Errorf("want a warning that renewing failed, not that the token was refused:\n%s", logs)
+	}
+	if got := readState(t, e.state)["refresh_token"]; got != refresh {
+		t.Fatal("the refresh token was dropped or replaced after a CDN page")
+	}
+
+	e.sim.ClearFaults()
+	e.clock.Advance(time.Minute)
+	if _, err := c.Overview(ctx(t)); err != nil {
+		t.Fatalf("Overview once the token endpoint is back: %v", err)
+	}
+	if got := readState(t, e.state)["refresh_token"]; got == refresh {
+		t.Error("the refresh did not happen once the token endpoint was back")
+	}
+	if exp, ok := c.TokenExpiry(); !ok || exp.Sub(e.clock.Now()) < 119*time.Minute {
+		t.Errorf("token expiry = %v, %v; want a fresh 2h token", exp, ok)
+	}
+}
+
+// With nothing to renew it with, a browser access token still serves until it expires.
+func TestAccessTokenAloneServesUntilItExpires(t *testing.T) {
+	e := newEnv(t, simulator.Config{AccessTokenTTL: 2 * time.Hour})
+	access, _ := e.sim.IssueTokens()
+	cfg := e.config()
+	cfg.Username, cfg.Password = "", ""
+	cfg.AccessToken = access
+	c := e.client(cfg)
+	e.clock.Advance(110 * time.Minute) // 10 minutes left, well inside the refresh margin
+	if _, err := c.Overview(ctx(t)); err != nil {
+		t.Fatalf("Overview with 10 minutes left on the token: %v", err)
+	}
+	e.clock.Advance(11 * time.Minute)
+	if _, err := c.Overview(ctx(t)); !errors.Is(err, client.ErrNoCredentials) {
+		t.Fatalf("after expiry: err = %v, want ErrNoCredentials", err)
+	}
+	if strings.Contains(e.logs.String(), access) {
+		t.Error("the access token leaked into the logs")
+	}
+}
+
+// TokenExpiry is read by every scrape; it must not wait for a login in progress.
+func TestTokenExpiryDoesNotWaitForALogin(t *testing.T) {
+	e := newEnv(t, simulator.Config{})
+	e.sim.InjectFault(simulator.EndpointLogin, simulator.Fault{Delay: 3 * time.Second, Times: 1})
+	c := e.client(e.config())
+	loggedIn := make(chan error, 1)
+	go func() {
+		_, err := c.Me(ctx(t))
+		loggedIn <- err
+	}()
+	deadline := time.Now().Add(10 * time.Second)
+	for e.sim.Requests(simulator.EndpointLogin) == 0 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if e.sim.Requests(simulator.EndpointLogin) == 0 {
+		t.Fatal("the login never started")
+	}
+	expiry := make(chan bool, 1)
+	go func() {
+		_, ok := c.TokenExpiry()
+		expiry <- ok
+	}()
+	select {
+	case ok := <-expiry:
+		if ok {
+			t.Error("an expiry was reported before any token was obtained")
+		}
+	case err := <-loggedIn:
+		t.Fatalf("TokenExpiry waited for the login to end (login: %v)", err)
+	}
+	if err := <-loggedIn; err != nil {
+		t.Fatalf("login: %v", err)
+	}
+	if _, ok := c.TokenExpiry(); !ok {
+		t.Error("no expiry after the login")
+	}
+}
+
 func TestSuppliedTokensYieldToTheirSavedSuccessors(t *testing.T) {
 	e := newEnv(t, simulator.Config{AccessTokenTTL: 2 * time.Hour})
 	access, refresh := e.sim.IssueTokens()

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"strings"
 	"time"
 )
@@ -95,4 +96,25 @@ func describeBody(contentType string, body []byte) string {
 		msg = msg[:200] + "…"
 	}
 	return msg
+}
+
+// errTokenRefused marks an OAuth error from the token endpoint (invalid_grant and the like): a
+// definite "no" to the grant, as opposed to an outage or a CDN page, which are waited out.
+var errTokenRefused = errors.New("the token endpoint refused the grant")
+
+type refusedError struct{ *HTTPError }
+
+func (e *refusedError) Is(target error) bool { return target == errTokenRefused }
+func (e *refusedError) Unwrap() error        { return e.HTTPError }
+
+// isOAuthRefusal tells whether a token endpoint answer is Auth0 refusing the grant: a 4xx
+// (not 429) whose JSON body names an OAuth error.
+func isOAuthRefusal(r *response) bool {
+	if r.status < 400 || r.status >= 500 || r.status == http.StatusTooManyRequests {
+		return false
+	}
+	var body struct {
+		Error string `json:"error"`
+	}
+	return json.Unmarshal(r.body, &body) == nil && body.Error != ""
 }
