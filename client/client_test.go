@@ -5,9 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -347,6 +349,24 @@ func TestTokenExpiryDoesNotWaitForALogin(t *testing.T) {
 	}
 	if _, ok := c.TokenExpiry(); !ok {
 		t.Error("no expiry after the login")
+	}
+}
+
+// Every redirect of the login is checked before it is followed, the first one after the
+// credentials post included: the login never wanders off the auth host.
+func TestLoginNeverFollowsARedirectOffTheAuthHost(t *testing.T) {
+	e := newEnv(t, simulator.Config{})
+	var hits atomic.Int32
+	elsewhere := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { hits.Add(1) }))
+	defer elsewhere.Close()
+	e.sim.InjectFault(simulator.EndpointLogin, simulator.Fault{Status: http.StatusFound, Times: 1,
+		Header: http.Header{"Location": {elsewhere.URL + "/collect?code=abc"}}})
+	_, err := e.client(e.config()).Me(ctx(t))
+	if err == nil || !strings.Contains(err.Error(), "redirected off the login host") {
+		t.Errorf("err = %v, want a redirect off the login host", err)
+	}
+	if n := hits.Load(); n != 0 {
+		t.Errorf("the login fetched the foreign redirect %d times", n)
 	}
 }
 

@@ -99,6 +99,8 @@ func (c *Client) login(ctx context.Context) (*tokenResponse, error) {
 	if err != nil {
 		return nil, err
 	}
+	var final *response
+	var finalURL *url.URL
 	switch {
 	case r.status >= 400 && r.status < 500:
 		return nil, fmt.Errorf("%w (login: HTTP %d: %s)", ErrCredentialsRefused, r.status, describeBody(r.header.Get("Content-Type"), r.body))
@@ -122,18 +124,17 @@ func (c *Client) login(ctx context.Context) (*tokenResponse, error) {
 		req, _ = http.NewRequest(http.MethodPost, action, strings.NewReader(form.Fields.Encode()))
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 		req.Header.Set("Origin", c.cfg.AuthURL)
+		// 4. Follow the redirects until one points at the redirect URI, and take its code.
+		final, finalURL, err = c.followRedirects(ctx, &hc, req)
 	case r.location != nil:
-		req, _ = http.NewRequest(http.MethodGet, r.location.String(), nil)
+		final, finalURL, err = c.follow(ctx, &hc, "login", req.URL, r)
 	default:
 		return nil, &HTTPError{Endpoint: "login", Status: r.status, Message: describeBody(r.header.Get("Content-Type"), r.body)}
 	}
-
-	// 4. Follow the redirects until one points at the redirect URI, and take its code.
-	final, finalURL, err := c.followRedirects(ctx, &hc, req)
 	if err != nil {
 		return nil, err
 	}
-	if finalURL == nil || !strings.HasPrefix(finalURL.String(), c.cfg.RedirectURI) {
+	if !c.isRedirectURI(finalURL) {
 		return nil, &HTTPError{Endpoint: "callback", Status: final.status, Message: "the login ended without an authorization code"}
 	}
 	code := finalURL.Query().Get("code")
@@ -157,28 +158,47 @@ func (c *Client) login(ctx context.Context) (*tokenResponse, error) {
 	return c.tokenRequest(ctx, &hc, req)
 }
 
-// followRedirects sends req and follows redirects on the auth host. It stops, without fetching
-// it, at a redirect to the redirect URI and returns that URL; otherwise it returns the final
-// answer and its URL.
+// followRedirects sends req and follows its redirects (see follow).
 func (c *Client) followRedirects(ctx context.Context, hc *http.Client, req *http.Request) (*response, *url.URL, error) {
-	for hop := 0; hop <= maxRedirects; hop++ {
-		endpoint := authEndpoint(req.URL.Path)
-		r, err := c.send(ctx, hc, endpoint, req)
-		if err != nil {
-			return nil, nil, err
-		}
-		if r.location == nil {
-			return r, req.URL, nil
-		}
-		if strings.HasPrefix(r.location.String(), c.cfg.RedirectURI) {
+	endpoint := authEndpoint(req.URL.Path)
+	r, err := c.send(ctx, hc, endpoint, req)
+	if err != nil {
+		return nil, nil, err
+	}
+	return c.follow(ctx, hc, endpoint, req.URL, r)
+}
+
+// follow follows the redirects of r, the answer from endpoint at u, on the auth host only. It
+// stops, without fetching it, at a redirect to the redirect URI and returns that URL;
+// otherwise it returns the final answer and its URL.
+func (c *Client) follow(ctx context.Context, hc *http.Client, endpoint string, u *url.URL, r *response) (*response, *url.URL, error) {
+	for hop := 0; r.location != nil; hop++ {
+		if c.isRedirectURI(r.location) {
 			return r, r.location, nil
 		}
 		if !sameHost(r.location, c.cfg.AuthURL) {
 			return nil, nil, fmt.Errorf("%s: redirected off the login host to %s", endpoint, r.location.Host)
 		}
-		req, _ = http.NewRequest(http.MethodGet, r.location.String(), nil)
+		if hop == maxRedirects {
+			return nil, nil, fmt.Errorf("login: more than %d redirects (a redirect loop?)", maxRedirects)
+		}
+		u = r.location
+		endpoint = authEndpoint(u.Path)
+		req, _ := http.NewRequest(http.MethodGet, u.String(), nil)
+		var err error
+		if r, err = c.send(ctx, hc, endpoint, req); err != nil {
+			return nil, nil, err
+		}
 	}
-	return nil, nil, fmt.Errorf("login: more than %d redirects (a redirect loop?)", maxRedirects)
+	return r, u, nil
+}
+
+// isRedirectURI tells whether u is the configured redirect URI (plus its query), the end of
+// the login that must never be fetched.
+func (c *Client) isRedirectURI(u *url.URL) bool {
+	want, err := url.Parse(c.cfg.RedirectURI)
+	return err == nil && sameHost(u, c.cfg.RedirectURI) &&
+		strings.TrimSuffix(u.Path, "/") == strings.TrimSuffix(want.Path, "/")
 }
 
 // authEndpoint names an auth path for the request counter.
