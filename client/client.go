@@ -289,16 +289,24 @@ func apiError(endpoint string, r *response) error {
 	return &HTTPError{Endpoint: endpoint, Status: r.status, Message: describeBody(r.header.Get("Content-Type"), r.body)}
 }
 
-// Me fetches the profile of the logged-in member.
+// Me fetches the profile of the logged-in member. The id is read on its own first, so that a
+// profile whose other fields drift still identifies the member for the other endpoints.
 func (c *Client) Me(ctx context.Context) (*Me, error) {
-	var me Me
-	if err := c.getJSON(ctx, "me", "/api/me", nil, &me); err != nil {
+	var raw json.RawMessage
+	if err := c.getJSON(ctx, "me", "/api/me", nil, &raw); err != nil {
 		return nil, err
 	}
-	if me.ID == "" {
+	var id struct {
+		ID Text `json:"id"`
+	}
+	if json.Unmarshal(raw, &id) != nil || id.ID == "" {
 		return nil, errors.New("me: the profile has no id")
 	}
-	c.auth.setUserID(string(me.ID))
+	c.auth.setUserID(string(id.ID))
+	var me Me
+	if err := json.Unmarshal(raw, &me); err != nil {
+		return nil, fmt.Errorf("me: decoding the answer: %w", err)
+	}
 	return &me, nil
 }
 

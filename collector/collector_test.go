@@ -409,6 +409,25 @@ func TestHistoryCountsWhenNeitherOverviewNorProfileHaveThem(t *testing.T) {
 	expectDerived(t, e, false)
 }
 
+// A profile whose workout_counts changes shape fails the "me" source only: the member's id is
+// still read from it, so the overview and the history carry on, and /api/me is asked once.
+func TestProfileDriftFailsOnlyTheProfile(t *testing.T) {
+	e := newEnv(t)
+	e.sim.InjectFault(simulator.EndpointMe, simulator.Fault{Status: 200,
+		Body: `{"id":"` + e.sim.UserID() + `","workout_counts":{"workouts":"many"}}`})
+	e.refresh(t)
+	expectSample(t, e.exp, "peloton_source_up", map[string]string{"source": "me"}, 0)
+	expectSample(t, e.exp, "peloton_source_up", map[string]string{"source": "overview"}, 1)
+	expectSample(t, e.exp, "peloton_source_up", map[string]string{"source": "workouts"}, 1)
+	expectDerived(t, e, true)
+	if n := e.sim.Requests(simulator.EndpointMe); n != 1 {
+		t.Errorf("/api/me was asked %d times in one refresh, want 1", n)
+	}
+	if !strings.Contains(e.logs.String(), "me: decoding the answer") {
+		t.Errorf("the log does not name the profile's decoding error:\n%s", e.logs.String())
+	}
+}
+
 func TestHistorySignals(t *testing.T) {
 	clock := simulator.NewClock(time.Date(2026, 11, 24, 18, 0, 0, 0, time.UTC)) // a Tuesday
 	sim, err := simulator.Start(simulator.Config{Now: clock.Now, InProgress: true, Timezone: "America/Chicago"})

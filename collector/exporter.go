@@ -20,6 +20,7 @@ import (
 // Source is what the exporter needs of Peloton; *client.Client is one.
 type Source interface {
 	Me(ctx context.Context) (*client.Me, error)
+	UserID(ctx context.Context) (string, error)
 	Overview(ctx context.Context) (*client.Overview, error)
 	Workouts(ctx context.Context, page, limit int) (*client.WorkoutPage, error)
 	Stats() []client.RequestCount

@@ -73,10 +73,11 @@ func (e *Exporter) fetch(ctx context.Context) result {
 		return err
 	})
 	read(sourceWorkouts, func() error {
-		if e.last.me == nil {
-			return errors.New("the member's id is not known yet")
+		id, err := e.src.UserID(ctx)
+		if err != nil {
+			return err
 		}
-		_, err := e.history.Sync(ctx, string(e.last.me.ID), e.src.Workouts)
+		_, err = e.history.Sync(ctx, id, e.src.Workouts)
 		return err
 	})
 	res := e.build(up)
