@@ -54,7 +54,11 @@ type Store struct {
 	mu       sync.Mutex
 	userID   string
 	workouts []Workout
-	failing  bool // saving failed last time; reported once until it works again
+	// resyncedAt is Peloton's total when the history was last downloaded in full (-1: never
+	// since start): a total that still disagrees after that is not worth downloading again
+	// until it changes.
+	resyncedAt int
+	failing    bool // saving failed last time; reported once until it works again
 }
 
 type file struct {
@@ -66,7 +70,7 @@ type file struct {
 // Open loads the history kept at path ("" keeps it in memory only). A missing file starts
 // empty; a damaged one is logged and rebuilt by the next sync.
 func Open(path string, logger log.Logger) *Store {
-	s := &Store{path: path, logger: logger}
+	s := &Store{path: path, logger: logger, resyncedAt: -1}
 	if path == "" {
 		return s
 	}
@@ -99,7 +103,8 @@ func (s *Store) Workouts() []Workout {
 // Sync brings the history up to date for the member userID. The first sync pages through
 // everything; later ones stop at the first completed workout already known, which is usually
 // on the first page. If Peloton's total then disagrees with what is kept (a workout deleted,
-// say), the history is downloaded again in full. On error nothing changes.
+// say), the history is downloaded again in full, once per value of the total. On error
+// nothing changes.
 func (s *Store) Sync(ctx context.Context, userID string, fetch FetchFunc) (requests int, err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -118,13 +123,16 @@ func (s *Store) Sync(ctx context.Context, userID string, fetch FetchFunc) (reque
 		return requests, err
 	}
 	merged := merge(fresh, s.workouts)
-	if total >= 0 && total != len(merged) && len(known) > 0 {
+	if len(known) == 0 {
+		s.resyncedAt = total
+	} else if total >= 0 && total != len(merged) && total != s.resyncedAt {
 		fresh, _, n, err = download(ctx, fetch, nil)
 		requests += n
 		if err != nil {
 			return requests, err
 		}
 		merged = merge(fresh, nil)
+		s.resyncedAt = total
 	}
 	s.workouts = merged
 	s.save()
@@ -186,7 +194,8 @@ func merge(fresh, kept []Workout) []Workout {
 	return out
 }
 
-// convert keeps a workout Peloton described well enough to count; others are skipped.
+// convert keeps a workout as Peloton described it. One without an id cannot be kept (nor told
+// apart from others); one lacking a discipline or start is kept but not counted (Summarize).
 func convert(cw client.Workout) (Workout, bool) {
 	w := Workout{
 		ID:         string(cw.ID),
@@ -196,7 +205,7 @@ func convert(cw client.Workout) (Workout, bool) {
 		Work:       cw.TotalWork.Value,
 		HasWork:    cw.TotalWork.Valid,
 	}
-	if w.ID == "" || w.Discipline == "" || !cw.StartTime.Valid {
+	if w.ID == "" {
 		return Workout{}, false
 	}
 	w.Start = int64(cw.StartTime.Value)

@@ -2,6 +2,7 @@ package history_test
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -144,5 +145,66 @@ func TestFailedSyncChangesNothing(t *testing.T) {
 	e.sync(t, s)
 	if len(s.Workouts()) != 151 {
 		t.Errorf("after recovery: %d workouts, want 151", len(s.Workouts()))
+	}
+}
+
+// pagedFetch serves ws, newest first, as Peloton pages them, and counts the requests.
+func pagedFetch(ws []client.Workout, requests *int) history.FetchFunc {
+	return func(_ context.Context, page, limit int) (*client.WorkoutPage, error) {
+		*requests++
+		lo, hi := min(page*limit, len(ws)), min((page+1)*limit, len(ws))
+		next := hi < len(ws)
+		return &client.WorkoutPage{Data: ws[lo:hi], Total: client.Number{Value: float64(len(ws)), Valid: true}, ShowNext: &next}, nil
+	}
+}
+
+// Workouts Peloton describes badly must not make every sync a full download.
+func TestOddWorkoutsDoNotForceFullDownloads(t *testing.T) {
+	now := time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)
+	var ws []client.Workout
+	for i := range 250 {
+		start := now.Add(-time.Duration(i+1) * 24 * time.Hour).Unix()
+		ws = append(ws, client.Workout{
+			ID:                client.Text(fmt.Sprintf("w%03d", i)),
+			StartTime:         client.Number{Value: float64(start), Valid: true},
+			EndTime:           client.Number{Value: float64(start + 1800), Valid: true},
+			Status:            "COMPLETE",
+			FitnessDiscipline: "cycling",
+		})
+	}
+	ws[5].FitnessDiscipline = ""     // kept, not counted
+	ws[7].StartTime = client.Number{} // kept, not counted
+	ws[9].ID = ""                     // cannot be kept at all
+
+	s := history.Open("", log.NewNopLogger())
+	sync := func() int {
+		t.Helper()
+		requests := 0
+		if _, err := s.Sync(context.Background(), "member", pagedFetch(ws, &requests)); err != nil {
+			t.Fatal(err)
+		}
+		return requests
+	}
+	if n := sync(); n != 3 {
+		t.Errorf("first sync: %d requests, want 3", n)
+	}
+	if n := sync(); n != 1 {
+		t.Errorf("sync with nothing new: %d requests, want 1 (the id-less workout is known to be unkeepable)", n)
+	}
+	if got := len(s.Workouts()); got != 249 {
+		t.Errorf("history holds %d workouts, want 249 (all but the id-less one)", got)
+	}
+	if c := history.Summarize(s.Workouts(), now, time.UTC, time.Monday).Disciplines["cycling"].Count; c != 247 {
+		t.Errorf("counted %d cycling workouts, want 247", c)
+	}
+
+	// Deleted workouts change the total: one full download, then quiet again. (Two, because
+	// with the id-less one a single deletion would happen to make the counts agree.)
+	ws = append(ws[:20], ws[22:]...)
+	if n := sync(); n != 1+3 {
+		t.Errorf("sync after a deletion: %d requests, want 1 + a full download of 3", n)
+	}
+	if n := sync(); n != 1 {
+		t.Errorf("next sync: %d requests, want 1", n)
 	}
 }

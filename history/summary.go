@@ -47,13 +47,18 @@ func Summarize(workouts []Workout, now time.Time, loc *time.Location, firstDay t
 	s.WeekStart, s.WeekEnd = WeekBounds(now, loc, firstDay)
 	weeks := map[int64]time.Time{} // week start (Unix s) -> its earliest completed workout's start
 	for _, w := range workouts {
+		if w.Discipline == "" || w.Start == 0 {
+			continue // kept for the sync's sake, but Peloton said too little to count it
+		}
 		d := s.Disciplines[w.Discipline]
 		if d == nil {
 			d = &DisciplineSummary{}
 			s.Disciplines[w.Discipline] = d
 		}
-		if !w.Completed() {
+		if w.Status == statusActive {
 			d.InProgress = true
+		}
+		if !w.Completed() {
 			continue
 		}
 		end := time.Unix(w.End, 0)

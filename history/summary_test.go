@@ -110,6 +110,8 @@ func TestSummarizeDisciplines(t *testing.T) {
 	now := time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)
 	ws := []Workout{
 		{ID: "live", Start: now.Add(-10 * time.Minute).Unix(), Status: "IN_PROGRESS", Discipline: "cycling"},
+		{ID: "unended", Start: now.Add(-30 * time.Hour).Unix(), Status: "COMPLETE", Discipline: "yoga"},
+		{ID: "nameless", Start: now.Add(-40 * time.Hour).Unix(), End: now.Add(-39 * time.Hour).Unix(), Status: "COMPLETE"},
 		done("c2", now.Add(-time.Hour), "cycling", 45, 500000),
 		done("c1", now.Add(-48*time.Hour), "cycling", 30, 300000.5),
 		done("y1", now.Add(-72*time.Hour), "yoga", 20, 0),
@@ -120,7 +122,10 @@ func TestSummarizeDisciplines(t *testing.T) {
 		t.Errorf("cycling = %+v", c)
 	}
 	if y := s.Disciplines["yoga"]; y.HasOutput || y.Count != 1 || y.InProgress {
-		t.Errorf("yoga = %+v: no output reported, so no output sample", y)
+		t.Errorf("yoga = %+v: no output reported, so no output sample; a COMPLETE workout without an end is not in progress", y)
+	}
+	if _, ok := s.Disciplines[""]; ok {
+		t.Error("a workout without a discipline was counted")
 	}
 }
 
