@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -130,6 +131,7 @@ func TestFailedRefreshKeepsLastGoodData(t *testing.T) {
 		e.refresh(t)
 	}
 	compareGolden(t, e.exp, "failed.prom")
+	e.clock.Advance(5 * time.Minute) // retries have backed off to the TTL by now
 	if n := strings.Count(e.logs.String(), "refresh from Peloton failed"); n != 1 {
 		t.Errorf("the same failure was logged %d times, want once", n)
 	}
@@ -137,19 +139,42 @@ func TestFailedRefreshKeepsLastGoodData(t *testing.T) {
 	// A new cause is logged again; recovery is logged and brings peloton_up back.
 	e.sim.ClearFaults()
 	e.sim.InjectFault(simulator.EndpointOverview, simulator.Fault{Status: 200, Body: `{"streaks": 5}`})
-	e.clock.Advance(2 * time.Minute)
 	e.refresh(t)
 	if n := strings.Count(e.logs.String(), "refresh from Peloton failed"); n != 2 {
 		t.Errorf("failure log lines = %d, want 2 after the cause changed", n)
 	}
 	e.sim.ClearFaults()
-	e.clock.Advance(2 * time.Minute)
+	e.clock.Advance(5 * time.Minute)
 	e.refresh(t)
 	if v := testutil.ToFloat64(gauge(t, e.exp, "peloton_up")); v != 1 {
 		t.Errorf("peloton_up = %v after recovery, want 1", v)
 	}
 	if !strings.Contains(e.logs.String(), "recovered") {
 		t.Error("recovery was not logged")
+	}
+}
+
+// A failed refresh is retried after a minute, then after 2, 4, … minutes up to the TTL: quick
+// recovery, but a source gone for good is not polled more often than a healthy one.
+func TestFailedRefreshesBackOffToTheTTL(t *testing.T) {
+	e := newEnv(t)
+	e.refresh(t)
+	e.sim.InjectFault(simulator.EndpointOverview, simulator.Fault{Status: 503, Body: `{"message":"Service Unavailable"}`})
+	e.clock.Advance(5 * time.Minute)
+	e.refresh(t) // the first failure
+	before := e.sim.Requests(simulator.EndpointOverview)
+	var at []time.Duration
+	for step := 1; step <= 34; step++ { // 17 minutes of scrapes every 30 s
+		e.clock.Advance(30 * time.Second)
+		e.refresh(t)
+		if n := e.sim.Requests(simulator.EndpointOverview); n != before {
+			at = append(at, time.Duration(step)*30*time.Second)
+			before = n
+		}
+	}
+	want := []time.Duration{time.Minute, 3 * time.Minute, 7 * time.Minute, 12 * time.Minute, 17 * time.Minute}
+	if !slices.Equal(at, want) {
+		t.Errorf("retries after the first failure at %v, want %v", at, want)
 	}
 }
 

@@ -61,6 +61,7 @@ type snapshot struct {
 	sourceUp    map[string]bool
 	attempted   bool
 	up          bool
+	failures    int // consecutive failed refreshes
 	attemptEnd  time.Time
 	lastSuccess time.Time
 	duration    time.Duration
@@ -108,10 +109,11 @@ func (e *Exporter) Close() {
 	}
 }
 
-// retryInterval is how soon a failed refresh is tried again: sooner than the TTL so that data
-// recovers quickly, but not on every scrape.
-func (e *Exporter) retryInterval() time.Duration {
-	return min(e.opts.TTL, time.Minute)
+// retryInterval is how soon a failed refresh is tried again: a minute after the first failure,
+// so that data recovers quickly, then doubling up to the TTL, so that a source that is gone
+// for good is not polled more often than a healthy one.
+func (e *Exporter) retryInterval(failures int) time.Duration {
+	return min(e.opts.TTL, time.Minute<<min(max(failures-1, 0), 10))
 }
 
 func (e *Exporter) staleLocked() bool {
@@ -120,7 +122,7 @@ func (e *Exporter) staleLocked() bool {
 	case !s.attempted:
 		return true
 	case !s.up:
-		return e.opts.Now().Sub(s.attemptEnd) >= e.retryInterval()
+		return e.opts.Now().Sub(s.attemptEnd) >= e.retryInterval(s.failures)
 	default:
 		return e.opts.Now().Sub(s.lastSuccess) >= e.opts.TTL
 	}
@@ -168,6 +170,7 @@ func (e *Exporter) refresh(done chan struct{}) {
 	s.attempted, s.attemptEnd, s.duration = true, end, end.Sub(start)
 	s.data, s.sourceUp, s.up = res.metrics, res.sourceUp, res.err == nil
 	if res.err != nil {
+		s.failures++
 		if msg := res.err.Error(); msg != s.lastErr {
 			// Logged once per change of cause, not once per scrape.
 			level.Error(e.opts.Logger).Log("msg", "refresh from Peloton failed; serving the last good data", "err", msg)
@@ -178,7 +181,7 @@ func (e *Exporter) refresh(done chan struct{}) {
 	if s.lastErr != "" {
 		level.Info(e.opts.Logger).Log("msg", "refresh from Peloton recovered")
 	}
-	s.lastErr, s.lastSuccess = "", end
+	s.lastErr, s.lastSuccess, s.failures = "", end, 0
 }
 
 // Generation changes whenever a refresh finishes, and only then does Collect change; an HTTP

@@ -181,7 +181,7 @@ func faultCases() []faultCase {
 			apiFault(simulator.Fault{Status: 429, Header: http.Header{"Retry-After": {e.clock.Now().Add(10 * time.Minute).Format(http.TimeFormat)}}})(e)
 		}, cause: "rate limited", wait: 11 * time.Minute},
 		{name: "401 mid-session", inject: func(e *faultEnv) { e.sim.RevokeAccessTokens() }, stayUp: true},
-		{name: "rotated refresh token refused", inject: func(e *faultEnv) { e.sim.RevokeAccessTokens(); e.sim.RevokeRefreshTokens() }, stayUp: true},
+		{name: "rotated refresh token refused", inject: func(e *faultEnv) { e.sim.RevokeAccessTokens(); e.sim.RevokeRefreshTokens() }, cause: "refused the refresh token", stayUp: true},
 		{name: "403 HTML from a CDN", inject: apiFault(simulator.Fault{Status: 403, Body: "<!DOCTYPE html><title>Attention Required! | Cloudflare</title>", Header: http.Header{"Content-Type": {"text/html"}}}), cause: "HTML page"},
 		{name: "connection refused", inject: func(e *faultEnv) { e.proxy.down() }, cause: "connection refused"},
 		{name: "a response that never ends", inject: overviewFault(simulator.Fault{Status: 200, Body: `{"streaks": {`, Stall: true}), cause: "timed out"},
@@ -257,9 +257,9 @@ func TestFaults(t *testing.T) {
 				if got := dataText(t, e.exp); got != good {
 					t.Errorf("the last good data changed during the fault:\n--- before\n%.1500s\n--- during\n%.1500s", good, got)
 				}
-				if !strings.Contains(e.logs.String(), fc.cause) {
-					t.Errorf("no log line names the cause %q:\n%s", fc.cause, e.logs.String())
-				}
+			}
+			if !strings.Contains(e.logs.String(), fc.cause) {
+				t.Errorf("no log line names the cause %q:\n%s", fc.cause, e.logs.String())
 			}
 			if n := e.sim.Requests(simulator.EndpointLogin) - logins; n > 1 {
 				t.Errorf("%d credential posts during one back-off window, want at most 1", n)
@@ -269,7 +269,7 @@ func TestFaults(t *testing.T) {
 			e.sim.SetPassword(simulator.DemoPassword)
 			e.proxy.down()
 			e.proxy.up(t)
-			e.clock.Advance(fc.wait + 2*time.Minute)
+			e.clock.Advance(fc.wait + 5*time.Minute) // retries back off to the TTL
 			e.refresh(t)
 			expectSample(t, e.exp, "peloton_up", nil, 1)
 			for _, secret := range append(e.sim.Secrets(), simulator.DemoPassword) {
