@@ -42,8 +42,7 @@ func main() {
 		passwordFile = kingpin.Flag("peloton.password-file", "File holding the Peloton password (instead of $PELOTON_PASSWORD).").Envar("PELOTON_PASSWORD_FILE").String()
 		accessFile   = kingpin.Flag("peloton.access-token-file", "File holding an access token taken from a browser session (instead of $PELOTON_ACCESS_TOKEN).").Envar("PELOTON_ACCESS_TOKEN_FILE").String()
 		refreshFile  = kingpin.Flag("peloton.refresh-token-file", "File holding a refresh token taken from a browser session (instead of $PELOTON_REFRESH_TOKEN).").Envar("PELOTON_REFRESH_TOKEN_FILE").String()
-		stateFileSet bool
-		stateFile    = kingpin.Flag("peloton.state-file", "File where tokens are kept across restarts (mode 0600). Empty keeps them in memory only.").Default("peloton_exporter.state.json").Envar("PELOTON_STATE_FILE").IsSetByUser(&stateFileSet).String()
+		stateFile    = kingpin.Flag("peloton.state-file", "File where tokens are kept across restarts (mode 0600). Empty keeps them in memory only (always so in --demo).").Default("peloton_exporter.state.json").Envar("PELOTON_STATE_FILE").String()
 		apiURL       = kingpin.Flag("peloton.api-url", "Base URL of the Peloton API.").Default(client.DefaultAPIURL).Envar("PELOTON_API_URL").String()
 		authURL      = kingpin.Flag("peloton.auth-url", "Base URL of Peloton's Auth0 login.").Default(client.DefaultAuthURL).Envar("PELOTON_AUTH_URL").String()
 		clientID     = kingpin.Flag("peloton.client-id", "Auth0 client id of Peloton's web app.").Default(client.DefaultClientID).String()
@@ -90,9 +89,8 @@ func main() {
 		defer sim.Close()
 		cfg.APIURL, cfg.AuthURL = sim.APIURL(), sim.AuthURL()
 		cfg.Username, cfg.Password = simulator.DemoUsername, simulator.DemoPassword
-		if !stateFileSet && os.Getenv("PELOTON_STATE_FILE") == "" {
-			cfg.StateFile = "" // the demo's tokens die with it
-		}
+		// The demo's tokens die with it, and a real account's state file is never touched.
+		cfg.StateFile = ""
 		level.Info(logger).Log("msg", "demo mode: using a simulated Peloton on loopback", "api", cfg.APIURL, "auth", cfg.AuthURL)
 	} else if err := loadCredentials(&cfg, logger, *passwordFile, *accessFile, *refreshFile); err != nil {
 		kingpin.Fatalf("%v", err)

@@ -172,7 +172,7 @@ func TestOddWorkoutsDoNotForceFullDownloads(t *testing.T) {
 			FitnessDiscipline: "cycling",
 		})
 	}
-	ws[5].FitnessDiscipline = ""     // kept, not counted
+	ws[5].FitnessDiscipline = ""      // kept, not counted
 	ws[7].StartTime = client.Number{} // kept, not counted
 	ws[9].ID = ""                     // cannot be kept at all
 
