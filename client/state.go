@@ -51,7 +51,12 @@ func (s *stateStore) load() tokenState {
 		return tokenState{}
 	}
 	if fi, err := os.Stat(s.path); err == nil && fi.Mode().Perm()&0o077 != 0 {
-		level.Warn(s.logger).Log("msg", "the state file holds tokens and is readable by other users; it will be rewritten with mode 0600", "path", s.path, "mode", fi.Mode().Perm().String())
+		// Tightened at once: the next save may be days away.
+		msg := "the state file holds tokens and was readable by other users; its mode is now 0600"
+		if err := os.Chmod(s.path, 0o600); err != nil {
+			msg = "the state file holds tokens and is readable by other users; cannot change its mode: " + err.Error()
+		}
+		level.Warn(s.logger).Log("msg", msg, "path", s.path, "mode", fi.Mode().Perm().String())
 	}
 	var st tokenState
 	if err := json.Unmarshal(b, &st); err != nil || st.Version != stateVersion {
