@@ -74,9 +74,7 @@ func (a *auth) adoptSuppliedTokens() {
 		return
 	}
 	a.st = tokenState{Version: stateVersion, Supplied: fp, AccessToken: cfg.AccessToken, RefreshToken: cfg.RefreshToken}
-	if exp, ok := jwtExpiry(cfg.AccessToken); ok {
-		a.st.ExpiresAt = exp.Unix()
-	}
+	a.st.IssuedAt, a.st.ExpiresAt = jwtTimes(cfg.AccessToken)
 	a.commit()
 }
 
@@ -109,6 +107,16 @@ func (a *auth) reject(token string) {
 	}
 }
 
+// renewMargin is how long before its expiry the access token is renewed: a quarter of its
+// lifetime (12h of Peloton's 48h), so that a token with less left means renewing has failed
+// for hours or is impossible, which is what the PelotonAuthExpiringSoon alert watches.
+func (a *auth) renewMargin() time.Duration {
+	if a.st.IssuedAt > 0 && a.st.ExpiresAt > a.st.IssuedAt {
+		return time.Duration(a.st.ExpiresAt-a.st.IssuedAt) * time.Second / 4
+	}
+	return a.c.cfg.RefreshMargin
+}
+
 // usable says whether the current access token may still be sent, margin before its expiry.
 func (a *auth) usable(margin time.Duration) bool {
 	if a.st.AccessToken == "" || a.rejected {
@@ -117,12 +125,12 @@ func (a *auth) usable(margin time.Duration) bool {
 	return a.st.ExpiresAt == 0 || a.c.cfg.Now().Add(margin).Before(time.Unix(a.st.ExpiresAt, 0))
 }
 
-// token returns an access token for the API, renewing it RefreshMargin before it expires.
-// When renewing fails the current token is used for as long as it is still valid.
+// token returns an access token for the API, renewing it renewMargin before it expires. When
+// renewing fails the current token is used for as long as it is still valid.
 func (a *auth) token(ctx context.Context) (string, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if a.usable(a.c.cfg.RefreshMargin) {
+	if a.usable(a.renewMargin()) {
 		return a.st.AccessToken, nil
 	}
 	err := a.renew(ctx)
@@ -210,11 +218,10 @@ func (a *auth) adopt(tr *tokenResponse) {
 	if tr.RefreshToken != "" {
 		a.st.RefreshToken = tr.RefreshToken
 	}
-	a.st.ExpiresAt = 0
+	a.st.IssuedAt, a.st.ExpiresAt = jwtTimes(tr.AccessToken)
 	if tr.ExpiresIn.Valid && tr.ExpiresIn.Value > 0 {
-		a.st.ExpiresAt = a.c.cfg.Now().Add(time.Duration(tr.ExpiresIn.Value) * time.Second).Unix()
-	} else if exp, ok := jwtExpiry(tr.AccessToken); ok {
-		a.st.ExpiresAt = exp.Unix()
+		now := a.c.cfg.Now()
+		a.st.IssuedAt, a.st.ExpiresAt = now.Unix(), now.Add(time.Duration(tr.ExpiresIn.Value)*time.Second).Unix()
 	}
 	a.st.Version = stateVersion
 	a.commit()
@@ -266,22 +273,29 @@ func (c *Client) tokenRequest(ctx context.Context, hc *http.Client, req *http.Re
 	return &tr, nil
 }
 
-// jwtExpiry reads the exp claim of a JWT without verifying it: the exporter only needs to know
-// when to refresh, and the API is the judge of validity.
-func jwtExpiry(token string) (time.Time, bool) {
+// jwtTimes reads the iat and exp claims of a JWT (Unix seconds, 0 when absent) without
+// verifying it: the exporter only needs to know when to renew, and the API is the judge of
+// validity.
+func jwtTimes(token string) (issued, expires int64) {
 	parts := strings.Split(token, ".")
 	if len(parts) != 3 {
-		return time.Time{}, false
+		return 0, 0
 	}
 	payload, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(parts[1], "="))
 	if err != nil {
-		return time.Time{}, false
+		return 0, 0
 	}
 	var claims struct {
-		Exp Number `json:"exp"`
+		Iat, Exp Number
 	}
-	if json.Unmarshal(payload, &claims) != nil || !claims.Exp.Valid || claims.Exp.Value <= 0 {
-		return time.Time{}, false
+	if json.Unmarshal(payload, &claims) != nil {
+		return 0, 0
 	}
-	return time.Unix(int64(claims.Exp.Value), 0), true
+	seconds := func(n Number) int64 {
+		if !n.Valid || n.Value <= 0 || n.Value > 1e11 {
+			return 0
+		}
+		return int64(n.Value)
+	}
+	return seconds(claims.Iat), seconds(claims.Exp)
 }

@@ -48,11 +48,10 @@ type Config struct {
 	UserAgent                 string
 	LoginInterval             time.Duration // least time between password logins (default 15m)
 	MaxLoginBackoff           time.Duration // ceiling of the back-off after failed logins (default 8h)
-	RefreshMargin             time.Duration // refresh the access token this long before it expires (default 1h)
+	RefreshMargin             time.Duration // renew a token of unknown lifetime this long before it expires (default 1h)
 	MaxBodyBytes              int64         // largest response body read (default 16 MiB)
 	Logger                    log.Logger
 	Now                       func() time.Time
-	Transport                 http.RoundTripper
 }
 
 func (c *Config) setDefaults() {

@@ -257,6 +257,40 @@ func TestTokenOnlyModeRefreshesOn401(t *testing.T) {
 	}
 }
 
+// A token is renewed when a quarter of its life is left (12h of 48h), so that while renewing
+// works the token in use never has less than that left: PelotonAuthExpiringSoon relies on it.
+func TestTokenIsRenewedWithAQuarterOfItsLifeLeft(t *testing.T) {
+	for name, supplied := range map[string]bool{"logged in": false, "browser token": true} {
+		t.Run(name, func(t *testing.T) {
+			e := newEnv(t, simulator.Config{AccessTokenTTL: 48 * time.Hour})
+			cfg := e.config()
+			if supplied {
+				cfg.Username, cfg.Password = "", ""
+				cfg.AccessToken, cfg.RefreshToken = e.sim.IssueTokens()
+			}
+			c := e.client(cfg)
+			if _, err := c.Me(ctx(t)); err != nil {
+				t.Fatal(err)
+			}
+			first, _ := c.TokenExpiry()
+			e.clock.Advance(35*time.Hour + 59*time.Minute)
+			if _, err := c.Me(ctx(t)); err != nil {
+				t.Fatal(err)
+			}
+			if exp, _ := c.TokenExpiry(); !exp.Equal(first) {
+				t.Errorf("renewed with %v left, want not before 12h", first.Sub(e.clock.Now()))
+			}
+			e.clock.Advance(2 * time.Minute)
+			if _, err := c.Me(ctx(t)); err != nil {
+				t.Fatal(err)
+			}
+			if exp, _ := c.TokenExpiry(); exp.Sub(e.clock.Now()) < 47*time.Hour {
+				t.Errorf("not renewed with under 12h left: expiry in %v", exp.Sub(e.clock.Now()))
+			}
+		})
+	}
+}
+
 // A CDN page on the token endpoint is an outage, not a refusal: the refresh token is kept, the
 // current access token serves while it lasts, and the next refresh works.
 func TestCDNPageOnTheTokenEndpointKeepsTheRefreshToken(t *testing.T) {

@@ -22,6 +22,7 @@ type tokenState struct {
 	AccessToken  string `json:"access_token,omitempty"`
 	RefreshToken string `json:"refresh_token,omitempty"`
 	ExpiresAt    int64  `json:"expires_at,omitempty"` // Unix seconds; 0 when unknown
+	IssuedAt     int64  `json:"issued_at,omitempty"`  // Unix seconds; 0 when unknown
 	UserID       string `json:"user_id,omitempty"`
 	// Supplied fingerprints the tokens the user gave on the command line (a short hash, not
 	// the tokens), to notice when they are replaced.
