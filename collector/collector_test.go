@@ -30,7 +30,7 @@ import (
 var overviewMetrics = []string{
 	"peloton_up", "peloton_workouts", "peloton_personal_record_output_joules",
 	"peloton_personal_record_timestamp_seconds", "peloton_weekly_streak", "peloton_weekly_streak_best",
-	"peloton_weekly_streak_start_timestamp_seconds", "peloton_daily_streak",
+	"peloton_weekly_streak_start_timestamp_seconds", "peloton_weekly_streak_derived", "peloton_daily_streak",
 	"peloton_daily_streak_start_timestamp_seconds", "peloton_achievements",
 }
 
@@ -421,6 +421,7 @@ func TestOverviewWithoutCountsOrStreaksUsesDerivedValues(t *testing.T) {
 	e.refresh(t)
 	expectDerived(t, e, true)
 	expectSample(t, e.exp, "peloton_up", nil, 1)
+	expectSample(t, e.exp, "peloton_weekly_streak_derived", nil, 1)
 	if _, ok := sample(t, e.exp, "peloton_weekly_streak_best", nil); ok {
 		t.Error("a best streak was exported though the overview had none")
 	}

@@ -12,6 +12,7 @@ const namespace = "peloton"
 type descs struct {
 	workouts, prOutput, prTime                 *prometheus.Desc
 	weeklyStreak, weeklyBest, weeklyStart      *prometheus.Desc
+	weeklyDerived                              *prometheus.Desc
 	dailyStreak, dailyStart                    *prometheus.Desc
 	achievements                               *prometheus.Desc
 	lastWorkout, weekWorkouts, weekEnd         *prometheus.Desc
@@ -33,6 +34,8 @@ func newDescs(cached string) *descs {
 		weeklyStreak: d("weekly_streak", "Current weekly streak, in weeks. "+ov),
 		weeklyBest:   d("weekly_streak_best", "Best weekly streak, in weeks (Peloton may report it below the current one). "+ov),
 		weeklyStart:  d("weekly_streak_start_timestamp_seconds", "Start of the current weekly streak, in Unix seconds. "+ov),
+		weeklyDerived: d("weekly_streak_derived", "1 when peloton_weekly_streak is derived from the workout history because the overview lacked it, "+
+			"0 when it is Peloton's own value (alerts compare a streak only with values of the same kind); "+cached),
 		dailyStreak:  d("daily_streak", "Current daily streak, in days. "+ov),
 		dailyStart:   d("daily_streak_start_timestamp_seconds", "Start of the current daily streak, in Unix seconds. "+ov),
 		achievements: d("achievements", "Times each achievement was earned. "+ov, "achievement", "name"),
@@ -55,7 +58,7 @@ func newDescs(cached string) *descs {
 
 func (d *descs) all() []*prometheus.Desc {
 	return []*prometheus.Desc{
-		d.workouts, d.prOutput, d.prTime, d.weeklyStreak, d.weeklyBest, d.weeklyStart,
+		d.workouts, d.prOutput, d.prTime, d.weeklyStreak, d.weeklyBest, d.weeklyStart, d.weeklyDerived,
 		d.dailyStreak, d.dailyStart, d.achievements,
 		d.lastWorkout, d.weekWorkouts, d.weekEnd, d.inProgress, d.output, d.duration,
 		d.up, d.sourceUp, d.lastSuccess, d.refreshDuration, d.apiRequests, d.tokenExpiry,

@@ -126,11 +126,15 @@ func (e *Exporter) build(up map[string]bool) result {
 	if ov != nil && ov.Streaks != nil {
 		d.addStreaks(&s, ov.Streaks, weeklyFromOverview)
 	}
-	if !weeklyFromOverview && histKnown {
+	switch {
+	case weeklyFromOverview:
+		s.add(d.weeklyDerived, prometheus.GaugeValue, 0)
+	case histKnown:
 		s.add(d.weeklyStreak, prometheus.GaugeValue, float64(sum.WeeklyStreak))
 		if sum.WeeklyStreak > 0 {
 			s.add(d.weeklyStart, prometheus.GaugeValue, float64(sum.WeeklyStreakStart.Unix()))
 		}
+		s.add(d.weeklyDerived, prometheus.GaugeValue, 1)
 	}
 	if ov != nil {
 		e.logUnknownUnits(d.addRecords(&s, ov.PersonalRecords))

@@ -46,6 +46,7 @@ var contractMetrics = []string{
 	"peloton_weekly_streak",
 	"peloton_weekly_streak_best",
 	"peloton_weekly_streak_start_timestamp_seconds",
+	"peloton_weekly_streak_derived", // which kind of weekly streak: the rules compare like with like
 	"peloton_daily_streak",
 	"peloton_daily_streak_start_timestamp_seconds",
 	"peloton_achievements",
