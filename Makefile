@@ -15,12 +15,16 @@ FUZZTIME ?= 10s
 # Fuzz targets as package:target; CI runs each briefly, on top of their seed corpora.
 FUZZ_TARGETS := ./client:FuzzDecodeWorkoutPage ./client:FuzzParseHiddenForm ./client:FuzzParseRecordDate ./collector:FuzzOverview
 
-.PHONY: build test test-deps lint fuzz demo
+.PHONY: build test check test-deps lint fuzz demo
 
 build:
 	CGO_ENABLED=0 go build -trimpath -ldflags "$(LDFLAGS)" -o peloton_exporter .
 
-test: test-deps lint
+# The project's test command is scripts/test.sh: it installs make among the rest, then runs check.
+test:
+	./scripts/test.sh
+
+check: lint
 	go test -race -count=1 -timeout 15m ./...
 	$(MAKE) fuzz
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Installs what the test suite needs beyond Go: the real Prometheus, promtool, Alertmanager and
-# amtool that the end-to-end and rules tests run, and Debian's docker-compose (Compose v1), whose
-# `config` validates deploy/docker-compose*.yml without a Docker engine. On a machine where we
+# Installs what the test suite needs beyond Go: make; a C compiler, which go test -race needs
+# (cgo); the real Prometheus, promtool, Alertmanager and amtool that the end-to-end and rules
+# tests run; and Debian's docker-compose (Compose v1), whose `config` validates
+# deploy/docker-compose*.yml without a Docker engine. On a machine where we
 # are not root (or have no apt-get) it only says what is missing: the tests then fail under CI and
 # skip elsewhere, saying why.
 #
@@ -13,7 +14,10 @@ set -euo pipefail
 KUSTOMIZE=sigs.k8s.io/kustomize/kustomize/v5@v5.8.2
 
 need=()
+command -v make >/dev/null || need+=(make)
+command -v gcc >/dev/null || need+=(gcc libc6-dev)
 command -v promtool >/dev/null || need+=(prometheus)
+command -v prometheus >/dev/null || need+=(prometheus)
 command -v prometheus-alertmanager >/dev/null || command -v alertmanager >/dev/null || need+=(prometheus-alertmanager)
 command -v amtool >/dev/null || need+=(prometheus-alertmanager)
 command -v docker-compose >/dev/null || need+=(docker-compose)
