@@ -16,8 +16,10 @@ import (
 const (
 	auth0Tenant     = "peloton-prod"
 	auth0Connection = "pelo-user-password"
-	csrfCookie      = "_csrf"
-	txCookie        = "auth0" // Auth0's transaction cookie name
+	// auth0IntState is the fixed _intstate the login page script sends.
+	auth0IntState = "deprecated"
+	csrfCookie    = "_csrf"
+	txCookie      = "auth0" // Auth0's transaction cookie name
 	// txLifetime bounds how long a started login can be finished.
 	txLifetime = 30 * time.Minute
 	// maxBody bounds request bodies; real ones are well under 4 KiB.
@@ -26,16 +28,21 @@ const (
 
 // loginTx is one login in progress, from /authorize to /authorize/resume.
 type loginTx struct {
-	id          string // value of the transaction cookie
-	origState   string // the client's state, returned with the code
-	loginState  string // the login page's own state, carried by later steps
-	nonce       string
-	challenge   string
-	scope       string
-	csrf        string
-	created     time.Time
-	wresult     string // set once the credentials were accepted
-	callbackHit bool   // set once the hidden form was posted
+	id           string // value of the transaction cookie
+	origState    string // the client's state, returned with the code
+	loginState   string // the login page's own state, carried by later steps
+	clientID     string
+	redirectURI  string
+	audience     string
+	responseType string
+	nonce        string
+	challenge    string
+	method       string // code_challenge_method
+	scope        string // whitespace-normalised, in the order asked for
+	csrf         string
+	created      time.Time
+	wresult      string // set once the credentials were accepted
+	callbackHit  bool   // set once the hidden form was posted
 }
 
 var codeChallengeRE = regexp.MustCompile(`^[A-Za-z0-9_-]{43,128}$`)
@@ -99,13 +106,18 @@ func (s *Simulator) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 	}
 
 	tx := &loginTx{
-		id:         randomToken(24),
-		origState:  q.Get("state"),
-		loginState: randomToken(32),
-		nonce:      q.Get("nonce"),
-		challenge:  q.Get("code_challenge"),
-		scope:      strings.Join(scopes, " "),
-		csrf:       randomToken(24),
+		id:           randomToken(24),
+		origState:    q.Get("state"),
+		loginState:   randomToken(32),
+		clientID:     q.Get("client_id"),
+		redirectURI:  q.Get("redirect_uri"),
+		audience:     q.Get("audience"),
+		responseType: q.Get("response_type"),
+		nonce:        q.Get("nonce"),
+		challenge:    q.Get("code_challenge"),
+		method:       q.Get("code_challenge_method"),
+		scope:        strings.Join(scopes, " "),
+		csrf:         randomToken(24),
 	}
 	s.mu.Lock()
 	tx.created = s.cfg.Now()
@@ -157,12 +169,45 @@ type loginRequest struct {
 	Audience            string `json:"audience"`
 	CSRF                string `json:"_csrf"`
 	State               string `json:"state"`
+	IntState            string `json:"_intstate"`
 	Nonce               string `json:"nonce"`
 	Username            string `json:"username"`
 	Password            string `json:"password"`
 	Connection          string `json:"connection"`
 	CodeChallenge       string `json:"code_challenge"`
 	CodeChallengeMethod string `json:"code_challenge_method"`
+}
+
+// loginFieldProblem checks the posted login against the transaction that
+// /authorize started, as Auth0 does, and describes the first mismatch by the
+// field's name only: the values may be secrets (nonce, code_challenge).
+func loginFieldProblem(b *loginRequest, tx *loginTx) string {
+	for _, f := range []struct{ name, got, want string }{
+		{"client_id", b.ClientID, tx.clientID},
+		{"redirect_uri", b.RedirectURI, tx.redirectURI},
+		{"tenant", b.Tenant, auth0Tenant},
+		{"response_type", b.ResponseType, tx.responseType},
+		// The page script sends the transaction's scope back as it was
+		// asked for; only runs of whitespace may differ.
+		{"scope", strings.Join(strings.Fields(b.Scope), " "), tx.scope},
+		{"audience", b.Audience, tx.audience},
+		{"_intstate", b.IntState, auth0IntState},
+		{"nonce", b.Nonce, tx.nonce},
+		{"connection", b.Connection, auth0Connection},
+		{"code_challenge", b.CodeChallenge, tx.challenge},
+		{"code_challenge_method", b.CodeChallengeMethod, tx.method},
+	} {
+		switch {
+		case f.got == "":
+			return "Missing required parameter: " + f.name
+		case f.got != f.want:
+			return "Invalid " + f.name + "."
+		}
+	}
+	if b.Username == "" || b.Password == "" {
+		return "Missing username or password."
+	}
+	return ""
 }
 
 // loginError is the JSON error of /usernamepassword/login.
@@ -201,29 +246,17 @@ func (s *Simulator) handleLogin(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	tx, ok := s.txByState[body.State]
-	csrf, _ := r.Cookie(csrfCookie)
 	txc, _ := r.Cookie(txCookie)
-	if !ok || tx.wresult != "" || csrf == nil || body.CSRF != csrf.Value || csrf.Value != tx.csrf ||
-		txc == nil || txc.Value != tx.id {
+	if !ok || tx.wresult != "" || txc == nil || txc.Value != tx.id {
 		fail(http.StatusForbidden, "AnomalyDetected", "invalid_state", "Invalid state")
 		return
 	}
-	var problem string
-	switch {
-	case body.ClientID != s.cfg.ClientID:
-		problem = "Invalid client_id."
-	case body.RedirectURI != s.cfg.RedirectURI:
-		problem = "Invalid redirect_uri."
-	case body.Tenant != auth0Tenant:
-		problem = "Invalid tenant."
-	case body.Connection != auth0Connection:
-		problem = "Invalid connection."
-	case body.CodeChallenge != tx.challenge:
-		problem = "Invalid code_challenge."
-	case body.Username == "" || body.Password == "":
-		problem = "Missing username or password."
+	// The _csrf field must match both the cookie and the transaction.
+	if csrf, _ := r.Cookie(csrfCookie); csrf == nil || body.CSRF != csrf.Value || csrf.Value != tx.csrf {
+		fail(http.StatusForbidden, "AnomalyDetected", "invalid_state", "Invalid _csrf.")
+		return
 	}
-	if problem != "" {
+	if problem := loginFieldProblem(&body, tx); problem != "" {
 		fail(http.StatusBadRequest, "BadRequestError", "invalid_request", problem)
 		return
 	}
@@ -424,7 +457,7 @@ func (s *Simulator) codeGrant(w http.ResponseWriter, p map[string]string) {
 		return
 	}
 	delete(s.codes, p["code"])
-	writeJSON(w, http.StatusOK, s.issueTokensLocked(ac.scope, ac.nonce))
+	writeJSON(w, http.StatusOK, s.issueTokensLocked(ac.scope, ac.nonce, nil))
 }
 
 func (s *Simulator) refreshGrant(w http.ResponseWriter, p map[string]string) {
@@ -434,14 +467,26 @@ func (s *Simulator) refreshGrant(w http.ResponseWriter, p map[string]string) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	unknown := oauthError{"invalid_grant", "Unknown or invalid refresh token.", ""}
 	g, ok := s.refresh[p["refresh_token"]]
-	if !ok {
-		writeJSON(w, http.StatusForbidden, oauthError{"invalid_grant", "Unknown or invalid refresh token.", ""})
+	if !ok || g.family.revoked {
+		writeJSON(w, http.StatusForbidden, unknown)
 		return
 	}
-	// Rotation: the old refresh token is spent.
-	delete(s.refresh, p["refresh_token"])
-	writeJSON(w, http.StatusOK, s.issueTokensLocked(g.scope, ""))
+	if !g.used.IsZero() {
+		// Reuse of a rotated token means it leaked (or the client lost
+		// track): Auth0 refuses it and revokes the whole family, so the
+		// live refresh token and the access tokens issued along it stop
+		// working too. No reuse interval is configured, as is Auth0's
+		// default.
+		s.revokeFamilyLocked(g.family)
+		writeJSON(w, http.StatusForbidden, unknown)
+		return
+	}
+	// Rotation: the old refresh token is spent, but remembered so that its
+	// reuse can be detected.
+	g.used = s.cfg.Now()
+	writeJSON(w, http.StatusOK, s.issueTokensLocked(g.scope, "", g.family))
 }
 
 func containsAll(have []string, want ...string) bool {

@@ -224,7 +224,7 @@ func (s *Simulator) Requests(endpoint string) int {
 func (s *Simulator) IssueTokens() (access, refresh string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	t := s.issueTokensLocked(defaultScope, "")
+	t := s.issueTokensLocked(defaultScope, "", nil)
 	return t.AccessToken, t.RefreshToken
 }
 

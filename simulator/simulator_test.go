@@ -41,6 +41,7 @@ type loginFlow struct {
 	verifier  string
 	challenge string
 	state     string
+	nonce     string
 	pageURL   *url.URL
 }
 
@@ -64,6 +65,7 @@ func newFlow(t *testing.T, sim *Simulator) *loginFlow {
 		verifier:  verifier,
 		challenge: pkceChallenge(verifier),
 		state:     randomToken(16),
+		nonce:     randomToken(16),
 	}
 }
 
@@ -76,7 +78,7 @@ func (f *loginFlow) authorizeQuery() url.Values {
 		"response_mode":         {"query"},
 		"redirect_uri":          {DefaultRedirectURI},
 		"state":                 {f.state},
-		"nonce":                 {randomToken(16)},
+		"nonce":                 {f.nonce},
 		"code_challenge":        {f.challenge},
 		"code_challenge_method": {"S256"},
 		"auth0Client":           {base64.StdEncoding.EncodeToString([]byte(`{"name":"auth0.js-ulp","version":"9.14.3"}`))},
@@ -116,7 +118,7 @@ func (f *loginFlow) login(password string, edit func(map[string]string)) (*http.
 		"_csrf":                 f.csrf(),
 		"state":                 f.pageURL.Query().Get("state"),
 		"_intstate":             "deprecated",
-		"nonce":                 "n",
+		"nonce":                 f.nonce,
 		"username":              DemoUsername,
 		"password":              password,
 		"connection":            "pelo-user-password",
@@ -402,6 +404,113 @@ func TestLoginRefusals(t *testing.T) {
 	}
 }
 
+// TestLoginChecksTransaction: every field of the posted login must agree with
+// the transaction /authorize started; the refusal names the field and never
+// echoes a value.
+func TestLoginChecksTransaction(t *testing.T) {
+	sim, _ := startSim(t, Config{Workouts: 10})
+	const del = "\x00delete" // marks a field to leave out
+	for _, tc := range []struct {
+		field, value string
+		status       int
+		description  string
+	}{
+		{"client_id", "someone-else", 400, "Invalid client_id."},
+		{"client_id", del, 400, "Missing required parameter: client_id"},
+		{"redirect_uri", "https://evil.example/cb", 400, "Invalid redirect_uri."},
+		{"redirect_uri", del, 400, "Missing required parameter: redirect_uri"},
+		{"response_type", "token", 400, "Invalid response_type."},
+		{"response_type", del, 400, "Missing required parameter: response_type"},
+		{"scope", "openid offline_access", 400, "Invalid scope."},
+		{"scope", defaultScope + " email", 400, "Invalid scope."},
+		{"scope", del, 400, "Missing required parameter: scope"},
+		{"audience", "https://api.elsewhere.example/", 400, "Invalid audience."},
+		{"audience", del, 400, "Missing required parameter: audience"},
+		{"nonce", "some-other-nonce-value", 400, "Invalid nonce."},
+		{"nonce", del, 400, "Missing required parameter: nonce"},
+		{"code_challenge", pkceChallenge("another verifier"), 400, "Invalid code_challenge."},
+		{"code_challenge", del, 400, "Missing required parameter: code_challenge"},
+		{"code_challenge_method", "plain", 400, "Invalid code_challenge_method."},
+		{"code_challenge_method", del, 400, "Missing required parameter: code_challenge_method"},
+		{"tenant", "another-tenant", 400, "Invalid tenant."},
+		{"tenant", del, 400, "Missing required parameter: tenant"},
+		{"connection", "Username-Password-Authentication", 400, "Invalid connection."},
+		{"connection", del, 400, "Missing required parameter: connection"},
+		{"_intstate", "not-deprecated", 400, "Invalid _intstate."},
+		{"_intstate", del, 400, "Missing required parameter: _intstate"},
+		{"state", "forged-state-value", 403, "Invalid state"},
+		{"state", del, 403, "Invalid state"},
+		{"_csrf", "forged-csrf-value", 403, "Invalid _csrf."},
+		{"_csrf", del, 403, "Invalid _csrf."},
+	} {
+		name := tc.field + "=" + tc.value
+		if tc.value == del {
+			name = "no " + tc.field
+		}
+		t.Run(name, func(t *testing.T) {
+			f := newFlow(t, sim)
+			f.authorize()
+			csrf, state := f.csrf(), f.pageURL.Query().Get("state")
+			resp, body := f.login(DemoPassword, func(b map[string]string) {
+				if tc.value == del {
+					delete(b, tc.field)
+				} else {
+					b[tc.field] = tc.value
+				}
+			})
+			var le loginError
+			if err := json.Unmarshal(body, &le); err != nil {
+				t.Fatalf("not JSON: %s", body)
+			}
+			wantName, wantCode := "BadRequestError", "invalid_request"
+			if tc.status == 403 {
+				wantName, wantCode = "AnomalyDetected", "invalid_state"
+			}
+			if resp.StatusCode != tc.status || le.StatusCode != tc.status || le.Description != tc.description ||
+				le.Name != wantName || le.Code != wantCode {
+				t.Errorf("got %d %s, want %d %q", resp.StatusCode, body, tc.status, tc.description)
+			}
+			for _, secret := range []string{f.nonce, f.challenge, f.verifier, csrf, state, DemoPassword, tc.value} {
+				if strings.Contains(string(body), secret) {
+					t.Errorf("the refusal echoes a value: %s", body)
+				}
+			}
+			// The refusal does not spend the transaction: the right body
+			// still logs in.
+			if resp, body := f.login(DemoPassword, nil); resp.StatusCode != 200 {
+				t.Errorf("correct login after the refusal: %d %s", resp.StatusCode, body)
+			}
+		})
+	}
+
+	// The state must name a live transaction of this browser: not one
+	// whose credentials were already accepted, and not without the
+	// transaction cookie that /authorize set.
+	f := newFlow(t, sim)
+	f.authorize()
+	if resp, body := f.login(DemoPassword, nil); resp.StatusCode != 200 {
+		t.Fatalf("login: %d %s", resp.StatusCode, body)
+	}
+	if resp, body := f.login(DemoPassword, nil); resp.StatusCode != 403 || !strings.Contains(string(body), `"Invalid state"`) {
+		t.Errorf("second login on a finished transaction: %d %s", resp.StatusCode, body)
+	}
+	f = newFlow(t, sim)
+	f.authorize()
+	f.hc.Jar.SetCookies(f.pageURL, []*http.Cookie{{Name: txCookie, Value: "forged", Path: "/"}})
+	if resp, body := f.login(DemoPassword, nil); resp.StatusCode != 403 || !strings.Contains(string(body), `"Invalid state"`) {
+		t.Errorf("wrong transaction cookie: %d %s", resp.StatusCode, body)
+	}
+
+	// Only runs of whitespace in the scope may differ.
+	f = newFlow(t, sim)
+	f.authorize()
+	if resp, body := f.login(DemoPassword, func(b map[string]string) {
+		b["scope"] = "  " + strings.ReplaceAll(defaultScope, " ", "  ") + " "
+	}); resp.StatusCode != 200 {
+		t.Errorf("scope with extra whitespace: %d %s", resp.StatusCode, body)
+	}
+}
+
 func TestCodeExchangeRefusals(t *testing.T) {
 	sim, clk := startSim(t, Config{Workouts: 10})
 
@@ -448,26 +557,101 @@ func TestTokenGrantRefusals(t *testing.T) {
 	}
 }
 
+// refreshWith presents a refresh token and returns the raw answer too.
+func refreshWith(t *testing.T, sim *Simulator, rt string) (int, tokenResponse, string) {
+	t.Helper()
+	resp, err := http.PostForm(sim.AuthURL()+"/oauth/token",
+		url.Values{"grant_type": {"refresh_token"}, "client_id": {DefaultClientID}, "refresh_token": {rt}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	var tok tokenResponse
+	json.Unmarshal(b, &tok)
+	return resp.StatusCode, tok, string(b)
+}
+
+const unknownRefresh = `{"error":"invalid_grant","error_description":"Unknown or invalid refresh token."}`
+
 func TestRefreshRotates(t *testing.T) {
 	sim, _ := startSim(t, Config{Workouts: 10})
 	tok := newFlow(t, sim).tokens()
-	refresh := func(rt string) (int, tokenResponse, oauthError) {
-		return postToken(t, sim, url.Values{"grant_type": {"refresh_token"}, "client_id": {DefaultClientID}, "refresh_token": {rt}})
+	// A well-behaved client rotates again and again; every step works and
+	// the access tokens issued along the way stay valid until they expire.
+	cur := tok
+	for i := range 5 {
+		status, next, body := refreshWith(t, sim, cur.RefreshToken)
+		if status != 200 || next.AccessToken == "" || next.AccessToken == cur.AccessToken ||
+			next.RefreshToken == "" || next.RefreshToken == cur.RefreshToken {
+			t.Fatalf("refresh %d: %d %s", i, status, body)
+		}
+		cur = next
 	}
-	status, next, _ := refresh(tok.RefreshToken)
-	if status != 200 || next.AccessToken == "" || next.AccessToken == tok.AccessToken ||
-		next.RefreshToken == "" || next.RefreshToken == tok.RefreshToken {
-		t.Fatalf("refresh: %d %+v", status, next)
+	for _, a := range []string{tok.AccessToken, cur.AccessToken} {
+		if status, body := apiGet(t, sim, a, "/api/me", true); status != 200 {
+			t.Errorf("access token after normal rotation: %d %s", status, body)
+		}
 	}
-	if status, body := apiGet(t, sim, next.AccessToken, "/api/me", true); status != 200 {
-		t.Errorf("new access token: %d %s", status, body)
+	if status, _, body := refreshWith(t, sim, "never-issued"); status != 403 || body != unknownRefresh {
+		t.Errorf("unknown refresh token: %d %s", status, body)
 	}
-	status, _, oe := refresh(tok.RefreshToken)
-	if status != 403 || oe.Error != "invalid_grant" || oe.ErrorDescription != "Unknown or invalid refresh token." {
-		t.Errorf("reused refresh token: %d %+v", status, oe)
+	// The unknown token touched no family.
+	if status, _, body := refreshWith(t, sim, cur.RefreshToken); status != 200 {
+		t.Errorf("live refresh token after an unknown one: %d %s", status, body)
 	}
-	if status, _, _ := refresh(next.RefreshToken); status != 200 {
-		t.Errorf("rotated refresh token: %d", status)
+}
+
+func TestRefreshReuseRevokesFamily(t *testing.T) {
+	sim, _ := startSim(t, Config{Workouts: 10})
+	tok := newFlow(t, sim).tokens()
+	otherAccess, otherRefresh := sim.IssueTokens() // a separate family
+
+	status, t1, _ := refreshWith(t, sim, tok.RefreshToken)
+	if status != 200 {
+		t.Fatalf("first rotation: %d", status)
+	}
+	status, t2, _ := refreshWith(t, sim, t1.RefreshToken)
+	if status != 200 {
+		t.Fatalf("second rotation: %d", status)
+	}
+	family := []string{tok.AccessToken, t1.AccessToken, t2.AccessToken}
+	for _, a := range family {
+		if status, _ := apiGet(t, sim, a, "/api/me", true); status != 200 {
+			t.Fatalf("access token before reuse: %d", status)
+		}
+	}
+
+	// t1's refresh token was rotated away: presenting it again is reuse.
+	if status, _, body := refreshWith(t, sim, t1.RefreshToken); status != 403 || body != unknownRefresh {
+		t.Errorf("reused refresh token: %d %s, want 403 %s", status, body, unknownRefresh)
+	}
+	// The family's live refresh token is revoked too, and so is its ancestor.
+	for name, rt := range map[string]string{"live": t2.RefreshToken, "first": tok.RefreshToken, "reused again": t1.RefreshToken} {
+		if status, _, body := refreshWith(t, sim, rt); status != 403 || body != unknownRefresh {
+			t.Errorf("%s refresh token after reuse: %d %s", name, status, body)
+		}
+	}
+	// Every access token issued from the family answers 401.
+	for i, a := range family {
+		if status, body := apiGet(t, sim, a, "/api/me", true); status != 401 || string(body) != notLoggedIn {
+			t.Errorf("access token %d of the revoked family: %d %s", i, status, body)
+		}
+	}
+
+	// Other families are untouched, and a fresh login starts a new one.
+	if status, _ := apiGet(t, sim, otherAccess, "/api/me", true); status != 200 {
+		t.Errorf("other family's access token: %d", status)
+	}
+	if status, _, body := refreshWith(t, sim, otherRefresh); status != 200 {
+		t.Errorf("other family's refresh token: %d %s", status, body)
+	}
+	again := newFlow(t, sim).tokens()
+	if status, _ := apiGet(t, sim, again.AccessToken, "/api/me", true); status != 200 {
+		t.Errorf("new login after the revocation: %d", status)
+	}
+	if status, _, body := refreshWith(t, sim, again.RefreshToken); status != 200 {
+		t.Errorf("new login's refresh token: %d %s", status, body)
 	}
 }
 

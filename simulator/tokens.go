@@ -17,15 +17,30 @@ const defaultScope = "openid offline_access peloton-api.members:default"
 // allows 60 seconds.
 const codeLifetime = 60 * time.Second
 
+// usedRefreshRetention is how long a rotated (spent) refresh token is
+// remembered so that its reuse is caught; Auth0's default absolute lifetime
+// of a rotating refresh token is 30 days. Older ones are simply unknown.
+const usedRefreshRetention = 30 * 24 * time.Hour
+
+// tokenFamily is one grant (a code exchange or IssueTokens) and everything
+// descended from it by refresh-token rotation. Auth0 revokes a whole family
+// when a spent refresh token of it is presented again.
+type tokenFamily struct {
+	revoked bool
+}
+
 type accessGrant struct {
 	userID  string
 	expires time.Time
 	revoked bool
+	family  *tokenFamily
 }
 
 type refreshGrant struct {
 	userID string
 	scope  string
+	family *tokenFamily
+	used   time.Time // when it was rotated; zero while it is the live one
 }
 
 type authCode struct {
@@ -47,8 +62,12 @@ type tokenResponse struct {
 }
 
 // issueTokensLocked mints an access token (a JWT the client can read exp
-// from) and a new refresh token. s.mu must be held.
-func (s *Simulator) issueTokensLocked(scope, nonce string) tokenResponse {
+// from) and a new refresh token, both in family fam (nil starts a new one).
+// s.mu must be held.
+func (s *Simulator) issueTokensLocked(scope, nonce string, fam *tokenFamily) tokenResponse {
+	if fam == nil {
+		fam = &tokenFamily{}
+	}
 	now := s.cfg.Now()
 	exp := now.Add(s.cfg.AccessTokenTTL)
 	s.pruneLocked(now)
@@ -76,8 +95,8 @@ func (s *Simulator) issueTokensLocked(scope, nonce string) tokenResponse {
 		idClaims["nonce"] = nonce
 	}
 	refresh := randomToken(32)
-	s.access[access] = &accessGrant{userID: uid, expires: exp}
-	s.refresh[refresh] = &refreshGrant{userID: uid, scope: scope}
+	s.access[access] = &accessGrant{userID: uid, expires: exp, family: fam}
+	s.refresh[refresh] = &refreshGrant{userID: uid, scope: scope, family: fam}
 	idToken := s.signJWT(idClaims)
 	s.noteSecretsLocked(access, refresh, idToken)
 	return tokenResponse{
@@ -98,6 +117,11 @@ func (s *Simulator) pruneLocked(now time.Time) {
 			delete(s.access, t)
 		}
 	}
+	for t, g := range s.refresh {
+		if !g.used.IsZero() && now.Sub(g.used) > usedRefreshRetention {
+			delete(s.refresh, t)
+		}
+	}
 	for c, a := range s.codes {
 		if now.Sub(a.issued) > codeLifetime {
 			delete(s.codes, c)
@@ -107,6 +131,17 @@ func (s *Simulator) pruneLocked(now time.Time) {
 		if now.Sub(tx.created) > txLifetime {
 			delete(s.txByState, st)
 			delete(s.txByWResult, tx.wresult)
+		}
+	}
+}
+
+// revokeFamilyLocked ends a token family: its refresh tokens are forgotten
+// and its access tokens answer 401. s.mu must be held.
+func (s *Simulator) revokeFamilyLocked(fam *tokenFamily) {
+	fam.revoked = true
+	for t, g := range s.refresh {
+		if g.family == fam {
+			delete(s.refresh, t)
 		}
 	}
 }
@@ -132,7 +167,7 @@ func (s *Simulator) bearerUser(r *http.Request) (string, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	g, ok := s.access[token]
-	if !ok || g.revoked || !s.cfg.Now().Before(g.expires) {
+	if !ok || g.revoked || g.family.revoked || !s.cfg.Now().Before(g.expires) {
 		return "", false
 	}
 	return g.userID, true
