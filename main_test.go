@@ -5,23 +5,33 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
-	"github.com/peloton-exporter/peloton_exporter/internal/syncbuf"
+	"github.com/peloton-exporter/peloton_exporter/internal/testkit"
 	"github.com/peloton-exporter/peloton_exporter/simulator"
 )
 
-var binary string
+const (
+	// stopGrace is how long the exporter gets between SIGTERM and SIGKILL.
+	stopGrace = 20 * time.Second
+	// httpTimeout bounds every HTTP request to the exporter: more than the scrape timeout the
+	// requests announce (10s), so that no answer the exporter gives in time is cut off.
+	httpTimeout = 15 * time.Second
+)
+
+var (
+	binary     string
+	httpClient = &http.Client{Timeout: httpTimeout}
+)
 
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "peloton_exporter_test")
@@ -30,8 +40,9 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	binary = filepath.Join(dir, "peloton_exporter")
-	if out, err := exec.Command("go", "build", "-o", binary, ".").CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "building the exporter: %v\n%s", err, out)
+	if err := testkit.BuildExporter(".", binary); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.RemoveAll(dir)
 		os.Exit(1)
 	}
 	code := m.Run()
@@ -41,40 +52,26 @@ func TestMain(m *testing.M) {
 
 // exporter is a running exporter process, stopped when the test ends.
 type exporter struct {
-	cmd    *exec.Cmd
-	out    *syncbuf.Buffer
-	addr   string
-	exited chan error
-}
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
+	*testkit.Process
+	addr string
 }
 
 // launch starts the exporter with args (and a free --web.listen-address), lets configure
 // adjust the command first, and stops the process when the test ends.
 func launch(t *testing.T, configure func(*exec.Cmd), args ...string) *exporter {
 	t.Helper()
-	e := &exporter{out: &syncbuf.Buffer{}, addr: freeAddr(t), exited: make(chan error, 1)}
-	e.cmd = exec.Command(binary, append([]string{"--web.listen-address=" + e.addr}, args...)...)
-	e.cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir()}
-	e.cmd.Dir = t.TempDir()
-	e.cmd.Stdout, e.cmd.Stderr = e.out, e.out
+	addr := testkit.FreeAddr(t)
+	cmd := exec.Command(binary, append([]string{"--web.listen-address=" + addr}, args...)...)
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir()}
+	cmd.Dir = t.TempDir()
 	if configure != nil {
-		configure(e.cmd)
+		configure(cmd)
 	}
-	if err := e.cmd.Start(); err != nil {
+	p, err := testkit.Start(t, cmd, stopGrace, func(err error) { failIfKilled(t, err) })
+	if err != nil {
 		t.Fatal(err)
 	}
-	go func() { e.exited <- e.cmd.Wait() }()
-	t.Cleanup(func() { e.stop(t) })
-	return e
+	return &exporter{Process: p, addr: addr}
 }
 
 // startExporter launches the exporter with env added and waits for its landing page.
@@ -87,26 +84,22 @@ func startExporter(t *testing.T, env []string, args ...string) *exporter {
 
 // stop sends SIGTERM and waits (bounded) for a clean exit.
 func (e *exporter) stop(t *testing.T) error {
-	if e.cmd.ProcessState != nil {
-		return nil
+	return failIfKilled(t, e.Stop())
+}
+
+// failIfKilled fails the test when the exporter had to be killed; it returns err.
+func failIfKilled(t *testing.T, err error) error {
+	if errors.Is(err, testkit.ErrKilled) {
+		t.Errorf("the exporter did not stop within %v of SIGTERM", stopGrace)
 	}
-	_ = e.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case err := <-e.exited:
-		e.exited <- err
-		return err
-	case <-time.After(20 * time.Second):
-		_ = e.cmd.Process.Kill()
-		t.Errorf("the exporter did not stop within 20s of SIGTERM")
-		return <-e.exited
-	}
+	return err
 }
 
 func (e *exporter) get(t *testing.T, path string) string {
 	t.Helper()
 	req, _ := http.NewRequest(http.MethodGet, "http://"+e.addr+path, nil)
 	req.Header.Set("X-Prometheus-Scrape-Timeout-Seconds", "10")
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := httpClient.Do(req)
 	if err != nil {
 		return ""
 	}
@@ -125,11 +118,11 @@ func (e *exporter) waitFor(t *testing.T, path, want string) string {
 			return body
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("%s never contained %q; last body:\n%.2000s\nexporter output:\n%s", path, want, body, e.out.String())
+			t.Fatalf("%s never contained %q; last body:\n%.2000s\nexporter output:\n%s", path, want, body, e.Out.String())
 		}
 		select {
-		case err := <-e.exited:
-			t.Fatalf("the exporter exited early (%v):\n%s", err, e.out.String())
+		case <-e.Exited():
+			t.Fatalf("the exporter exited early (%v):\n%s", e.Err(), e.Out.String())
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
@@ -139,7 +132,7 @@ func run(t *testing.T, env []string, args ...string) (string, error) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, binary, args...)
+	cmd := testkit.CommandContext(ctx, binary, args...)
 	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH")}, env...)
 	cmd.Dir = t.TempDir()
 	out, err := cmd.CombinedOutput()
@@ -192,7 +185,7 @@ func TestDemoServesMetricsAndStopsCleanly(t *testing.T) {
 		t.Errorf("the landing page does not link to /metrics:\n%s", landing)
 	}
 	if err := e.stop(t); err != nil {
-		t.Errorf("exit after SIGTERM: %v\n%s", err, e.out.String())
+		t.Errorf("exit after SIGTERM: %v\n%s", err, e.Out.String())
 	}
 }
 
@@ -225,9 +218,9 @@ func TestSecretsNeverLeak(t *testing.T) {
 	sim.SetPassword("a-new-password-the-exporter-lacks")
 	outputs = append(outputs, e.waitFor(t, "/metrics", "peloton_up 0"))
 	e.stop(t)
-	outputs = append(outputs, e.out.String())
-	if !strings.Contains(e.out.String(), "refused the username or password") {
-		t.Errorf("refused credentials were not logged as such:\n%s", e.out.String())
+	outputs = append(outputs, e.Out.String())
+	if !strings.Contains(e.Out.String(), "refused the username or password") {
+		t.Errorf("refused credentials were not logged as such:\n%s", e.Out.String())
 	}
 	if st, err := os.ReadFile(state); err == nil {
 		outputs = append(outputs, string(st)) // holds tokens by design; checked below not to hold the password
@@ -244,7 +237,7 @@ func TestSecretsNeverLeak(t *testing.T) {
 	sim.RevokeAccessTokens()
 	outputs = append(outputs, e.waitFor(t, "/metrics", `endpoint="token"`))
 	e.stop(t)
-	outputs = append(outputs, e.out.String())
+	outputs = append(outputs, e.Out.String())
 
 	for _, args := range [][]string{{"--help"}, {"--version"}} {
 		out, _ := run(t, []string{"PELOTON_PASSWORD=" + simulator.DemoPassword}, args...)
@@ -272,12 +265,8 @@ func isStateFile(s string) bool { return strings.HasPrefix(s, `{"version":`) }
 // readmeColumn returns the first-column code spans of README table rows starting with prefix.
 func readmeColumn(t *testing.T, path, prefix string) map[string]bool {
 	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
 	names := map[string]bool{}
-	for _, line := range strings.Split(string(b), "\n") {
+	for _, line := range strings.Split(testkit.ReadFile(t, path), "\n") {
 		if strings.HasPrefix(line, "| `"+prefix) {
 			names[strings.Trim(strings.Split(line, "|")[1], " `")] = true
 		}
@@ -332,7 +321,7 @@ func TestSIGTERMFinishesTheScrapeInFlight(t *testing.T) {
 	go func() { got <- e.get(t, "/metrics") }()
 	time.Sleep(500 * time.Millisecond) // the scrape is now waiting for the slow overview
 	if err := e.stop(t); err != nil {
-		t.Errorf("exit after SIGTERM: %v\n%s", err, e.out.String())
+		t.Errorf("exit after SIGTERM: %v\n%s", err, e.Out.String())
 	}
 	select {
 	case body := <-got:
@@ -342,16 +331,49 @@ func TestSIGTERMFinishesTheScrapeInFlight(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("the scrape in flight never finished")
 	}
-	if st := readFile(t, state); !strings.Contains(st, "refresh_token") {
+	if st := testkit.ReadFile(t, state); !strings.Contains(st, "refresh_token") {
 		t.Errorf("the state file lost its tokens: %s", st)
 	}
 }
 
-func readFile(t *testing.T, path string) string {
-	t.Helper()
-	b, err := os.ReadFile(path)
+// TestWorldReadablePasswordFileIsWarnedAbout logs in with a password file others can read: the
+// exporter still works, warns that the file is readable, and never logs the password.
+func TestWorldReadablePasswordFileIsWarnedAbout(t *testing.T) {
+	const password = "world-readable-file-password"
+	sim, err := simulator.Start(simulator.Config{Password: password})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return string(b)
+	defer sim.Close()
+	pwFile := filepath.Join(t.TempDir(), "password")
+	if err := os.WriteFile(pwFile, []byte(password+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(pwFile, 0o644); err != nil { // WriteFile's mode is subject to the umask
+		t.Fatal(err)
+	}
+	e := startExporter(t, []string{"PELOTON_USERNAME=" + simulator.DemoUsername},
+		"--peloton.api-url="+sim.APIURL(), "--peloton.auth-url="+sim.AuthURL(), "--peloton.state-file=",
+		"--log.level=debug", "--peloton.password-file="+pwFile)
+	e.waitFor(t, "/metrics", "peloton_up 1") // logged in: the password from the file was used
+	if err := e.stop(t); err != nil {
+		t.Errorf("exit after SIGTERM: %v\n%s", err, e.Out.String())
+	}
+	out := e.Out.String()
+	var warning string
+	for _, line := range strings.Split(out, "\n") {
+		if strings.Contains(line, "a secret file is readable by other users; chmod 600 it") {
+			warning = line
+			break
+		}
+	}
+	switch {
+	case warning == "":
+		t.Errorf("no warning that others can read the password file:\n%s", out)
+	case !strings.Contains(warning, "level=warn") || !strings.Contains(warning, pwFile) || !strings.Contains(warning, "-rw-r--r--"):
+		t.Errorf("the warning should be at level warn and name the file and its mode -rw-r--r--:\n%s", warning)
+	}
+	if strings.Contains(out, password) {
+		t.Errorf("the log contains the password:\n%s", out)
+	}
 }

@@ -100,7 +100,7 @@ func TestTLSAndBasicAuth(t *testing.T) {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("no metrics over TLS with the right password (last: %d %.300s)\n%s", code, body, e.out.String())
+			t.Fatalf("no metrics over TLS with the right password (last: %d %.300s)\n%s", code, body, e.Out.String())
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
@@ -110,7 +110,7 @@ func TestTLSAndBasicAuth(t *testing.T) {
 	if code, _ := get("", ""); code != http.StatusUnauthorized {
 		t.Errorf("no credentials: HTTP %d, want 401", code)
 	}
-	if resp, err := http.Get("http://" + e.addr + "/metrics"); err == nil {
+	if resp, err := httpClient.Get("http://" + e.addr + "/metrics"); err == nil {
 		resp.Body.Close()
 		if resp.StatusCode == http.StatusOK {
 			t.Error("plain HTTP was served metrics on the TLS port")
@@ -120,7 +120,7 @@ func TestTLSAndBasicAuth(t *testing.T) {
 	if _, err := untrusting.Get("https://" + e.addr + "/metrics"); err == nil {
 		t.Error("a client that does not trust the certificate connected")
 	}
-	if strings.Contains(e.out.String(), password) {
+	if strings.Contains(e.Out.String(), password) {
 		t.Error("the basic-auth password is in the log")
 	}
 }
@@ -167,9 +167,9 @@ func TestRunsAsNonRootWritingOnlyTheStateDirectory(t *testing.T) {
 		"--peloton.state-file="+filepath.Join(state, "state.json"))
 	e.waitFor(t, "/metrics", "peloton_up 1")
 	if err := e.stop(t); err != nil {
-		t.Errorf("exit: %v\n%s", err, e.out.String())
+		t.Errorf("exit: %v\n%s", err, e.Out.String())
 	}
-	if out := e.out.String(); strings.Contains(out, "cannot") || strings.Contains(out, "level=error") {
+	if out := e.Out.String(); strings.Contains(out, "cannot") || strings.Contains(out, "level=error") {
 		t.Errorf("file or other errors as non-root:\n%s", out)
 	}
 	for _, f := range []string{"state.json", "state.history.json"} {

@@ -19,6 +19,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/peloton-exporter/peloton_exporter/internal/testkit"
 )
 
 const (
@@ -103,6 +105,7 @@ func tool(t *testing.T, name, debianPackage string) string {
 var deployFiles = []string{rulesFile, rulesTestFile, prometheusConfig, alertmanagerFile}
 
 // run runs a command with a timeout and fails the test with its output when it does not succeed.
+// The timeout ends whatever the command started too (go run's program, for kustomize).
 func run(t *testing.T, name string, args ...string) string {
 	t.Helper()
 	for _, f := range deployFiles {
@@ -112,7 +115,7 @@ func run(t *testing.T, name string, args ...string) string {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), toolTimeout)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, name, args...)
+	cmd := testkit.CommandContext(ctx, name, args...)
 	var stdout, stderr strings.Builder
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()
@@ -180,12 +183,8 @@ var (
 
 func readRules(t *testing.T) []ruleEntry {
 	t.Helper()
-	data, err := os.ReadFile(rulesFile)
-	if err != nil {
-		t.Fatal(err)
-	}
 	var rules []ruleEntry
-	for _, line := range strings.Split(string(data), "\n") {
+	for _, line := range strings.Split(testkit.ReadFile(t, rulesFile), "\n") {
 		line = yamlComment.ReplaceAllString(line, "")
 		if m := ruleStart.FindStringSubmatch(line); m != nil {
 			rules = append(rules, ruleEntry{kind: m[1], name: m[2]})
@@ -301,79 +300,12 @@ func TestRulesUseOnlyContractMetrics(t *testing.T) {
 // ---------------------------------------------------------------------------------------------
 // Grafana dashboard
 
-type dashboard struct {
-	UID           string                    `json:"uid"`
-	Editable      *bool                     `json:"editable"`
-	SchemaVersion int                       `json:"schemaVersion"`
-	Inputs        json.RawMessage           `json:"__inputs"`
-	Templating    struct{ List []variable } `json:"templating"`
-	Panels        []panel                   `json:"panels"`
-}
-
-type variable struct {
-	Name       string          `json:"name"`
-	Type       string          `json:"type"`
-	Query      json.RawMessage `json:"query"`
-	Datasource json.RawMessage `json:"datasource"`
-	Multi      bool            `json:"multi"`
-	IncludeAll bool            `json:"includeAll"`
-}
-
-// query returns the variable's query, which Grafana stores as a string or as {"query": "…"}.
-func (v variable) query() string {
-	var s string
-	if json.Unmarshal(v.Query, &s) == nil {
-		return s
-	}
-	var obj struct{ Query string }
-	_ = json.Unmarshal(v.Query, &obj)
-	return obj.Query
-}
-
-type panel struct {
-	ID          int                      `json:"id"`
-	Type        string                   `json:"type"`
-	Title       string                   `json:"title"`
-	Description string                   `json:"description"`
-	Datasource  json.RawMessage          `json:"datasource"`
-	GridPos     struct{ X, Y, W, H int } `json:"gridPos"`
-	Targets     []struct {
-		Datasource json.RawMessage `json:"datasource"`
-		Expr       string          `json:"expr"`
-		RefID      string          `json:"refId"`
-	} `json:"targets"`
-	Panels []panel `json:"panels"` // panels of a collapsed row
-}
-
 type datasourceRef struct{ Type, UID string }
 
 var wantDatasource = datasourceRef{Type: "prometheus", UID: "${datasource}"}
 
-func readDashboard(t *testing.T) (dashboard, []byte) {
-	t.Helper()
-	raw, err := os.ReadFile(dashboardFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var d dashboard
-	if err := json.Unmarshal(raw, &d); err != nil {
-		t.Fatalf("%s is not valid JSON: %v", dashboardFile, err)
-	}
-	return d, raw
-}
-
-// allPanels flattens rows: a collapsed row keeps its panels inside itself.
-func allPanels(ps []panel) []panel {
-	var out []panel
-	for _, p := range ps {
-		out = append(out, p)
-		out = append(out, allPanels(p.Panels)...)
-	}
-	return out
-}
-
 func TestDashboardConventions(t *testing.T) {
-	d, raw := readDashboard(t)
+	d, raw := testkit.ReadDashboard(t, dashboardFile)
 
 	if d.UID != dashboardUID {
 		t.Errorf("uid = %q, want the stable %q (links and provisioning depend on it)", d.UID, dashboardUID)
@@ -391,11 +323,11 @@ func TestDashboardConventions(t *testing.T) {
 		t.Error("${DS_…} placeholder found: every datasource must be ${datasource}")
 	}
 
-	vars := map[string]variable{}
+	vars := map[string]testkit.Variable{}
 	for _, v := range d.Templating.List {
 		vars[v.Name] = v
 	}
-	if v, ok := vars["datasource"]; !ok || v.Type != "datasource" || v.query() != "prometheus" {
+	if v, ok := vars["datasource"]; !ok || v.Type != "datasource" || v.Query() != "prometheus" {
 		t.Errorf(`want a templating variable "datasource" of type datasource with query prometheus, got %+v`, v)
 	}
 	for name, wantQuery := range map[string]string{
@@ -406,8 +338,8 @@ func TestDashboardConventions(t *testing.T) {
 		switch {
 		case !ok:
 			t.Errorf("templating variable %q missing", name)
-		case v.Type != "query" || v.query() != wantQuery:
-			t.Errorf("variable %q: type %q query %q, want query %q", name, v.Type, v.query(), wantQuery)
+		case v.Type != "query" || v.Query() != wantQuery:
+			t.Errorf("variable %q: type %q query %q, want query %q", name, v.Type, v.Query(), wantQuery)
 		case !v.Multi || !v.IncludeAll:
 			t.Errorf("variable %q must be multi-select with an All option", name)
 		}
@@ -417,7 +349,7 @@ func TestDashboardConventions(t *testing.T) {
 	}
 
 	ids := map[int]string{}
-	for _, p := range allPanels(d.Panels) {
+	for _, p := range d.AllPanels() {
 		if prev, dup := ids[p.ID]; dup {
 			t.Errorf("panel id %d used by %q and %q", p.ID, prev, p.Title)
 		}
@@ -626,7 +558,7 @@ func rateCalls(expr string) []string {
 }
 
 func TestDashboardLayout(t *testing.T) {
-	d, _ := readDashboard(t)
+	d, _ := testkit.ReadDashboard(t, dashboardFile)
 	type rect struct {
 		title      string
 		x, y, w, h int

@@ -15,6 +15,7 @@ package deploy_test
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"flag"
 	"fmt"
@@ -31,6 +32,8 @@ import (
 	"testing"
 
 	yaml "go.yaml.in/yaml/v2"
+
+	"github.com/peloton-exporter/peloton_exporter/internal/testkit"
 )
 
 var regenerate = flag.Bool("regenerate", false, "rewrite the generated files of deploy/kubernetes (go generate ./deploy)")
@@ -447,8 +450,12 @@ func composeCommand(t *testing.T) []string {
 	if path, err := exec.LookPath("docker-compose"); err == nil {
 		return []string{path}
 	}
-	if docker, err := exec.LookPath("docker"); err == nil && exec.Command(docker, "compose", "version").Run() == nil {
-		return []string{docker, "compose"}
+	if docker, err := exec.LookPath("docker"); err == nil {
+		ctx, cancel := context.WithTimeout(context.Background(), toolTimeout)
+		defer cancel()
+		if testkit.CommandContext(ctx, docker, "compose", "version").Run() == nil {
+			return []string{docker, "compose"}
+		}
 	}
 	return []string{tool(t, "docker-compose", "docker-compose")}
 }

@@ -20,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/peloton-exporter/peloton_exporter/internal/testkit"
 	"github.com/peloton-exporter/peloton_exporter/simulator"
 )
 
@@ -43,15 +44,6 @@ var dataAlerts = []string{
 	"PelotonWeeklyStreakAtRisk",
 	"PelotonDailyStreakBroken",
 	"PelotonNewPersonalRecord",
-}
-
-func readFile(t *testing.T, path string) string {
-	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(b)
 }
 
 // stack is the running pipeline: simulator → exporter → Prometheus → Alertmanager → webhook.
@@ -102,11 +94,14 @@ func startStack(t *testing.T) *stack {
 
 	s := &stack{root: t, hook: &webhook{}}
 	var err error
-	s.rules, err = scaleRules(readFile(t, rulesFile))
+	s.rules, err = scaleRules(testkit.ReadFile(t, rulesFile))
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.exporterBin = buildExporter(t)
+	s.exporterBin = filepath.Join(t.TempDir(), "peloton_exporter")
+	if err := testkit.BuildExporter("..", s.exporterBin); err != nil {
+		t.Fatal(err)
+	}
 
 	// The simulated member's clock stands still: its streaks cannot change because a real
 	// midnight or Monday passes during the test, only through SetWeeklyStreak. (The exporter and
@@ -118,7 +113,7 @@ func startStack(t *testing.T) *stack {
 	}
 	t.Cleanup(s.sim.Close) // after the exporter stops: cleanups run last-in first-out
 
-	s.exporterAddr = freeAddr(t)
+	s.exporterAddr = testkit.FreeAddr(t)
 	s.startExporter(t)
 
 	hookSrv := httptest.NewServer(s.hook) // listens on 127.0.0.1
@@ -126,13 +121,13 @@ func startStack(t *testing.T) *stack {
 
 	// Alertmanager with the project's configuration (see rewriteAlertmanager for the changes).
 	amDir := t.TempDir()
-	amConfig, err := rewriteAlertmanager(readFile(t, alertmanagerFile), hookSrv.URL)
+	amConfig, err := rewriteAlertmanager(testkit.ReadFile(t, alertmanagerFile), hookSrv.URL)
 	if err != nil {
 		t.Fatal(err)
 	}
 	amConfigFile := filepath.Join(amDir, "alertmanager.yml")
 	writeFile(t, amConfigFile, amConfig)
-	amAddr := freeAddr(t)
+	amAddr := testkit.FreeAddr(t)
 	s.amBase = "http://" + amAddr
 	s.alertmanager = startProcess(t, t, "alertmanager", amDir, nil, amBin,
 		"--config.file="+amConfigFile,
@@ -167,7 +162,7 @@ scrape_configs:
 `, timeScale, interval, amAddr, job, s.exporterAddr))
 	runTool(t, promtool, "check", "config", promConfigFile) // a clear error for a bad scaled rule
 
-	promAddr := freeAddr(t)
+	promAddr := testkit.FreeAddr(t)
 	s.prom = promClient{base: "http://" + promAddr}
 	s.started = time.Now()
 	s.prometheus = startProcess(t, t, "prometheus", promDir, nil, promBin,
@@ -194,12 +189,12 @@ func runTool(t *testing.T, path string, args ...string) {
 	t.Helper()
 	p := startProcess(t, t, filepath.Base(path), t.TempDir(), nil, path, args...)
 	select {
-	case <-p.exited:
+	case <-p.Exited():
 	case <-time.After(time.Minute):
 		t.Fatalf("%s %v: no answer within a minute", path, args)
 	}
-	if p.err != nil {
-		t.Fatalf("%s %s: %v\n%s", path, strings.Join(args, " "), p.err, p.out.String())
+	if p.Err() != nil {
+		t.Fatalf("%s %s: %v\n%s", path, strings.Join(args, " "), p.Err(), p.Out.String())
 	}
 }
 
@@ -249,7 +244,7 @@ func (s *stack) dump() string {
 	fmt.Fprintf(&b, "webhook notifications:\n%s", s.hook)
 	for _, p := range []*process{s.exporter, s.prometheus, s.alertmanager} {
 		if p != nil {
-			fmt.Fprintf(&b, "--- %s output (running: %v):\n%s\n", p.name, p.running(), tail(p.out.String(), outputTail))
+			fmt.Fprintf(&b, "--- %s output (running: %v):\n%s\n", p.name, p.Running(), tail(p.Out.String(), outputTail))
 		}
 	}
 	return b.String()
@@ -383,8 +378,8 @@ func (s *stack) healthyBaseline(t *testing.T) {
 // data alert is pending or firing at any point of an outage longer than any data alert's for.
 func (s *stack) exporterDown(t *testing.T) {
 	downAt := time.Now()
-	if err := s.exporter.stop(); err != nil {
-		t.Errorf("the exporter's exit after SIGTERM: %v\n%s", err, tail(s.exporter.out.String(), outputTail))
+	if err := s.exporter.Stop(); err != nil {
+		t.Errorf("the exporter's exit after SIGTERM: %v\n%s", err, tail(s.exporter.Out.String(), outputTail))
 	}
 	downFor := s.rules.forOf["PelotonExporterDown"]
 	minOutage := max(s.dataAlertsFor(t), downFor) + 2*evalInterval

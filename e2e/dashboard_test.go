@@ -4,67 +4,29 @@ package e2e_test
 // substituted as Grafana would, must parse and return data from the test's Prometheus.
 
 import (
-	"encoding/json"
 	"fmt"
 	"regexp"
 	"slices"
 	"testing"
-)
 
-type dashboardPanel struct {
-	Title   string `json:"title"`
-	Targets []struct {
-		Expr  string `json:"expr"`
-		RefID string `json:"refId"`
-		Hide  bool   `json:"hide"`
-	} `json:"targets"`
-	Panels []dashboardPanel `json:"panels"` // the panels of a collapsed row
-}
+	"github.com/peloton-exporter/peloton_exporter/internal/testkit"
+)
 
 type dashboardTarget struct{ where, expr string }
 
-type dashboardVariable struct {
-	Name  string          `json:"name"`
-	Type  string          `json:"type"`
-	Query json.RawMessage `json:"query"` // a string, or {"query": "…"}
-}
-
-func (v dashboardVariable) query() string {
-	var s string
-	if json.Unmarshal(v.Query, &s) == nil {
-		return s
-	}
-	var obj struct{ Query string }
-	_ = json.Unmarshal(v.Query, &obj)
-	return obj.Query
-}
-
 // readDashboard returns every query of the dashboard, panels nested in rows included, and its
 // template variables.
-func readDashboard(t *testing.T) ([]dashboardTarget, []dashboardVariable) {
+func readDashboard(t *testing.T) ([]dashboardTarget, []testkit.Variable) {
 	t.Helper()
-	var d struct {
-		Panels     []dashboardPanel `json:"panels"`
-		Templating struct {
-			List []dashboardVariable `json:"list"`
-		} `json:"templating"`
-	}
-	if err := json.Unmarshal([]byte(readFile(t, dashboardFile)), &d); err != nil {
-		t.Fatalf("%s: %v", dashboardFile, err)
-	}
+	d, _ := testkit.ReadDashboard(t, dashboardFile)
 	var targets []dashboardTarget
-	var walk func([]dashboardPanel)
-	walk = func(ps []dashboardPanel) {
-		for _, p := range ps {
-			for _, tg := range p.Targets {
-				if !tg.Hide {
-					targets = append(targets, dashboardTarget{fmt.Sprintf("panel %q query %s", p.Title, tg.RefID), tg.Expr})
-				}
+	for _, p := range d.AllPanels() {
+		for _, tg := range p.Targets {
+			if !tg.Hide {
+				targets = append(targets, dashboardTarget{fmt.Sprintf("panel %q query %s", p.Title, tg.RefID), tg.Expr})
 			}
-			walk(p.Panels)
 		}
 	}
-	walk(d.Panels)
 	if len(targets) == 0 {
 		t.Fatalf("%s: no panel queries found", dashboardFile)
 	}
@@ -142,9 +104,9 @@ func checkDashboard(t *testing.T, prom promClient, instance string) {
 		if v.Type != "query" {
 			continue
 		}
-		m := labelValuesRE.FindStringSubmatch(v.query())
+		m := labelValuesRE.FindStringSubmatch(v.Query())
 		if m == nil {
-			t.Errorf("variable %s: query %q is not label_values(selector, label)", v.Name, v.query())
+			t.Errorf("variable %s: query %q is not label_values(selector, label)", v.Name, v.Query())
 			continue
 		}
 		selector, err := substitute(m[1], vars)

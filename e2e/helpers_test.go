@@ -4,17 +4,14 @@ package e2e_test
 // Prometheus API and a webhook receiver standing in for the member's notification service.
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -23,7 +20,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/peloton-exporter/peloton_exporter/internal/syncbuf"
+	"github.com/peloton-exporter/peloton_exporter/internal/testkit"
 )
 
 const (
@@ -60,31 +57,6 @@ func tool(t *testing.T, debianPackage string, names ...string) string {
 	return ""
 }
 
-// freeAddr returns a 127.0.0.1 address with a port that was free a moment ago.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
-
-// buildExporter builds the exporter binary from the module root, as main_test.go does.
-func buildExporter(t *testing.T) string {
-	t.Helper()
-	bin := filepath.Join(t.TempDir(), "peloton_exporter")
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, ".")
-	cmd.Dir = ".." // the module root
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("building the exporter: %v\n%s", err, out)
-	}
-	return bin
-}
-
 // ---------------------------------------------------------------------------------------------
 // Child processes
 
@@ -98,11 +70,8 @@ func tail(s string, n int) string {
 
 // process is a running child process. It is stopped when the test ends, however it ends.
 type process struct {
-	name   string
-	cmd    *exec.Cmd
-	out    *syncbuf.Buffer
-	exited chan struct{} // closed when the process has exited
-	err    error         // its exit status, once exited is closed
+	*testkit.Process
+	name string
 }
 
 // startProcess starts path with args in dir, with only the given environment (plus PATH and a
@@ -110,25 +79,18 @@ type process struct {
 // Failures are reported to t.
 func startProcess(t *testing.T, owner testing.TB, name, dir string, env []string, path string, args ...string) *process {
 	t.Helper()
-	p := &process{name: name, out: &syncbuf.Buffer{}, exited: make(chan struct{})}
-	p.cmd = exec.Command(path, args...)
-	p.cmd.Dir = dir
-	p.cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + dir}, env...)
-	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
-	p.cmd.SysProcAttr = sysProcAttr() // killed with the test binary where the OS allows it
-	if err := p.cmd.Start(); err != nil {
-		t.Fatalf("starting %s: %v", name, err)
-	}
-	go func() {
-		p.err = p.cmd.Wait()
-		close(p.exited)
-	}()
-	owner.Cleanup(func() {
-		if err := p.stop(); err != nil && !isTermination(err) {
+	cmd := exec.Command(path, args...)
+	cmd.Dir = dir
+	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + dir}, env...)
+	p, err := testkit.Start(owner, cmd, stopGrace, func(err error) {
+		if err != nil && !isTermination(err) {
 			owner.Logf("%s: %v", name, err)
 		}
 	})
-	return p
+	if err != nil {
+		t.Fatalf("starting %s: %v", name, err)
+	}
+	return &process{Process: p, name: name}
 }
 
 // isTermination tells whether err is the exit of a process that a signal ended.
@@ -139,32 +101,6 @@ func isTermination(err error) bool {
 	}
 	ws, ok := ee.Sys().(syscall.WaitStatus)
 	return ok && ws.Signaled()
-}
-
-func (p *process) running() bool {
-	select {
-	case <-p.exited:
-		return false
-	default:
-		return true
-	}
-}
-
-// stop sends SIGTERM, waits up to stopGrace, then kills. It returns the exit status, and an
-// error of its own when the process had to be killed.
-func (p *process) stop() error {
-	if !p.running() {
-		return p.err
-	}
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-p.exited:
-		return p.err
-	case <-time.After(stopGrace):
-	}
-	_ = p.cmd.Process.Kill()
-	<-p.exited // a killed process is reaped at once
-	return fmt.Errorf("did not stop within %v of SIGTERM and was killed", stopGrace)
 }
 
 // waitReady polls url until it answers 200, failing with the process's output when it does not
@@ -180,11 +116,11 @@ func (p *process) waitReady(t *testing.T, url string) {
 				return
 			}
 		}
-		if !p.running() {
-			t.Fatalf("%s exited during start-up (%v):\n%s", p.name, p.err, tail(p.out.String(), outputTail))
+		if !p.Running() {
+			t.Fatalf("%s exited during start-up (%v):\n%s", p.name, p.Err(), tail(p.Out.String(), outputTail))
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("%s not ready at %s within %v:\n%s", p.name, url, readyTimeout, tail(p.out.String(), outputTail))
+			t.Fatalf("%s not ready at %s within %v:\n%s", p.name, url, readyTimeout, tail(p.Out.String(), outputTail))
 		}
 		time.Sleep(pollEvery)
 	}

@@ -13,6 +13,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/peloton-exporter/peloton_exporter/internal/testkit"
 )
 
 // timeScale is how much faster than real time the test runs: one minute of the shipped
@@ -369,7 +371,7 @@ func rewriteAlertmanager(src, webhookBase string) (string, error) {
 // Checks of the rewrites themselves: fast, and without any external tool.
 
 func TestScaleRulesOfShippedFile(t *testing.T) {
-	src := readFile(t, rulesFile)
+	src := testkit.ReadFile(t, rulesFile)
 	got, err := scaleRules(src)
 	if err != nil {
 		t.Fatal(err)
@@ -459,7 +461,7 @@ func TestScaleRulesFailsLoudly(t *testing.T) {
 }
 
 func TestRewriteAlertmanagerFailsLoudly(t *testing.T) {
-	src := readFile(t, alertmanagerFile)
+	src := testkit.ReadFile(t, alertmanagerFile)
 	got, err := rewriteAlertmanager(src, "http://127.0.0.1:1234")
 	if err != nil {
 		t.Fatal(err)
