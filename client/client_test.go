@@ -54,6 +54,14 @@ func (e *env) config() client.Config {
 	}
 }
 
+// tokenConfig is a config with tokens taken from a browser and no password.
+func (e *env) tokenConfig(access, refresh string) client.Config {
+	cfg := e.config()
+	cfg.Username, cfg.Password = "", ""
+	cfg.AccessToken, cfg.RefreshToken = access, refresh
+	return cfg
+}
+
 func (e *env) client(cfg client.Config) *client.Client {
 	e.t.Helper()
 	c, err := client.New(cfg)
@@ -228,9 +236,7 @@ func TestRefreshBeforeExpiryRotatesAndSaves(t *testing.T) {
 func TestTokenOnlyModeRefreshesOn401(t *testing.T) {
 	e := newEnv(t, simulator.Config{})
 	access, refresh := e.sim.IssueTokens()
-	cfg := e.config()
-	cfg.Username, cfg.Password = "", ""
-	cfg.AccessToken, cfg.RefreshToken = access, refresh
+	cfg := e.tokenConfig(access, refresh)
 	c := e.client(cfg)
 	if _, err := c.Overview(ctx(t)); err != nil {
 		t.Fatalf("Overview with browser tokens: %v", err)
@@ -265,8 +271,7 @@ func TestTokenIsRenewedWithAQuarterOfItsLifeLeft(t *testing.T) {
 			e := newEnv(t, simulator.Config{AccessTokenTTL: 48 * time.Hour})
 			cfg := e.config()
 			if supplied {
-				cfg.Username, cfg.Password = "", ""
-				cfg.AccessToken, cfg.RefreshToken = e.sim.IssueTokens()
+				cfg = e.tokenConfig(e.sim.IssueTokens())
 			}
 			c := e.client(cfg)
 			if _, err := c.Me(ctx(t)); err != nil {
@@ -296,9 +301,7 @@ func TestTokenIsRenewedWithAQuarterOfItsLifeLeft(t *testing.T) {
 func TestCDNPageOnTheTokenEndpointKeepsTheRefreshToken(t *testing.T) {
 	e := newEnv(t, simulator.Config{AccessTokenTTL: 2 * time.Hour})
 	access, refresh := e.sim.IssueTokens()
-	cfg := e.config()
-	cfg.Username, cfg.Password = "", ""
-	cfg.AccessToken, cfg.RefreshToken = access, refresh
+	cfg := e.tokenConfig(access, refresh)
 	c := e.client(cfg)
 	e.clock.Advance(90 * time.Minute) // inside the refresh margin: the next call refreshes
 	e.sim.InjectFault(simulator.EndpointToken, simulator.Fault{Status: 403,
@@ -331,9 +334,7 @@ func TestCDNPageOnTheTokenEndpointKeepsTheRefreshToken(t *testing.T) {
 func TestAccessTokenAloneServesUntilItExpires(t *testing.T) {
 	e := newEnv(t, simulator.Config{AccessTokenTTL: 2 * time.Hour})
 	access, _ := e.sim.IssueTokens()
-	cfg := e.config()
-	cfg.Username, cfg.Password = "", ""
-	cfg.AccessToken = access
+	cfg := e.tokenConfig(access, "")
 	c := e.client(cfg)
 	e.clock.Advance(110 * time.Minute) // 10 minutes left, well inside the refresh margin
 	if _, err := c.Overview(ctx(t)); err != nil {
@@ -407,9 +408,7 @@ func TestLoginNeverFollowsARedirectOffTheAuthHost(t *testing.T) {
 func TestSuppliedTokensYieldToTheirSavedSuccessors(t *testing.T) {
 	e := newEnv(t, simulator.Config{AccessTokenTTL: 2 * time.Hour})
 	access, refresh := e.sim.IssueTokens()
-	cfg := e.config()
-	cfg.Username, cfg.Password = "", ""
-	cfg.AccessToken, cfg.RefreshToken = access, refresh
+	cfg := e.tokenConfig(access, refresh)
 	c := e.client(cfg)
 	e.clock.Advance(90 * time.Minute) // forces a refresh, rotating the refresh token
 	if _, err := c.Overview(ctx(t)); err != nil {
