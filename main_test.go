@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -174,7 +175,14 @@ func TestBadFlagValuesAreExplained(t *testing.T) {
 }
 
 func TestDemoServesMetricsAndStopsCleanly(t *testing.T) {
-	e := startExporter(t, nil, "--demo")
+	// A real account's state file, named by mistake: the demo must neither use nor touch it.
+	dir := t.TempDir()
+	state := filepath.Join(dir, "state.json")
+	const real = `{"version":1,"access_token":"a.real.token","refresh_token":"a-real-refresh-token","user_id":"0123456789abcdef0123456789abcdef"}`
+	if err := os.WriteFile(state, []byte(real), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	e := startExporter(t, nil, "--demo", "--peloton.state-file="+state)
 	metrics := e.waitFor(t, "/metrics", "peloton_up 1")
 	for _, want := range []string{"peloton_weekly_streak ", "peloton_workouts{", "peloton_personal_record_output_joules{", "peloton_achievements{", "peloton_exporter_build_info{", `peloton_api_requests_total{code="200",endpoint="overview"}`} {
 		if !strings.Contains(metrics, want) {
@@ -186,6 +194,29 @@ func TestDemoServesMetricsAndStopsCleanly(t *testing.T) {
 	}
 	if err := e.stop(t); err != nil {
 		t.Errorf("exit after SIGTERM: %v\n%s", err, e.Out.String())
+	}
+	if got := testkit.ReadFile(t, state); got != real {
+		t.Errorf("the demo changed a real state file:\n%s", got)
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 1 {
+		t.Errorf("the demo wrote files beside the state file: %v", entries)
+	}
+}
+
+// CI must run exactly the README's test command, so that what the README promises is tested.
+func TestCIRunsTheREADMETestCommand(t *testing.T) {
+	var command string
+	for _, line := range strings.Split(testkit.ReadFile(t, "README.md"), "\n") {
+		if strings.Contains(line, "# installs test dependencies") {
+			command = strings.TrimSpace(strings.SplitN(line, "#", 2)[0])
+		}
+	}
+	if command == "" {
+		t.Fatal("the README's test command (the line commented '# installs test dependencies') is gone")
+	}
+	ci := strings.Split(testkit.ReadFile(t, ".ci/run"), "\n")
+	if !slices.Contains(ci, command) {
+		t.Errorf(".ci/run does not run the README's test command %q:\n%s", command, strings.Join(ci, "\n"))
 	}
 }
 
