@@ -58,7 +58,16 @@ type Store struct {
 	// since start): a total that still disagrees after that is not worth downloading again
 	// until it changes.
 	resyncedAt int
-	failing    bool // saving failed last time; reported once until it works again
+	// cut is a full download cut short (a timeout on a long history, say), kept in memory so
+	// that the next sync goes on from where it stopped: a history too long for one refresh
+	// still arrives, over several.
+	cut     *cutDownload
+	failing bool // saving failed last time; reported once until it works again
+}
+
+type cutDownload struct {
+	workouts []Workout // the pages fetched, newest first
+	pages    int       // how many
 }
 
 type file struct {
@@ -103,13 +112,22 @@ func (s *Store) Workouts() []Workout {
 // Sync brings the history up to date for the member userID. The first sync pages through
 // everything; later ones stop at the first completed workout already known, which is usually
 // on the first page. If Peloton's total then disagrees with what is kept (a workout deleted,
-// say), the history is downloaded again in full, once per value of the total. On error
-// nothing changes.
+// say), the history is downloaded again in full, once per value of the total. On error the
+// history does not change, but a full download cut short goes on at the next sync.
 func (s *Store) Sync(ctx context.Context, userID string, fetch FetchFunc) (requests int, err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if userID != s.userID {
-		s.userID, s.workouts = userID, nil // another account's history is of no use
+		s.userID, s.workouts, s.cut = userID, nil, nil // another account's history is of no use
+	}
+	if len(s.workouts) == 0 || s.cut != nil {
+		ws, total, n, err := s.downloadAll(ctx, fetch)
+		if err != nil {
+			return n, err
+		}
+		s.workouts, s.resyncedAt = ws, total
+		s.save()
+		return n, nil
 	}
 	known := make(map[string]bool, len(s.workouts))
 	for _, w := range s.workouts {
@@ -117,21 +135,18 @@ func (s *Store) Sync(ctx context.Context, userID string, fetch FetchFunc) (reque
 			known[w.ID] = true
 		}
 	}
-	fresh, total, n, err := download(ctx, fetch, known)
+	fresh, total, n, err := download(ctx, fetch, known, 0)
 	requests += n
 	if err != nil {
 		return requests, err
 	}
 	merged := merge(fresh, s.workouts)
-	if len(known) == 0 {
-		s.resyncedAt = total
-	} else if total >= 0 && total != len(merged) && total != s.resyncedAt {
-		fresh, _, n, err = download(ctx, fetch, nil)
+	if total >= 0 && total != len(merged) && total != s.resyncedAt {
+		merged, _, n, err = s.downloadAll(ctx, fetch)
 		requests += n
 		if err != nil {
 			return requests, err
 		}
-		merged = merge(fresh, nil)
 		s.resyncedAt = total
 	}
 	s.workouts = merged
@@ -139,15 +154,34 @@ func (s *Store) Sync(ctx context.Context, userID string, fetch FetchFunc) (reque
 	return requests, nil
 }
 
-// download reads pages newest first until it meets a known completed workout or the end. It
-// returns the new workouts and Peloton's total (-1 when not given).
-func download(ctx context.Context, fetch FetchFunc, known map[string]bool) ([]Workout, int, int, error) {
+// downloadAll downloads the whole history, going on from a download cut short if there is one;
+// if this one is cut short too, what it fetched is kept for the next.
+func (s *Store) downloadAll(ctx context.Context, fetch FetchFunc) ([]Workout, int, int, error) {
+	var before []Workout
+	from := 0
+	if s.cut != nil {
+		before, from = s.cut.workouts, s.cut.pages
+	}
+	fresh, total, n, err := download(ctx, fetch, nil, from)
+	fresh = append(before, fresh...)
+	if err != nil {
+		s.cut = &cutDownload{workouts: fresh, pages: from + n}
+		return nil, 0, n, err
+	}
+	s.cut = nil
+	return merge(fresh, nil), total, n, nil
+}
+
+// download reads pages newest first, from page from on, until it meets a known completed
+// workout or the end. It returns the new workouts, Peloton's total (-1 when not given) and the
+// pages read; on error, the workouts of the pages read before it.
+func download(ctx context.Context, fetch FetchFunc, known map[string]bool, from int) ([]Workout, int, int, error) {
 	var fresh []Workout
 	total := -1
-	for page := 0; page < maxPages; page++ {
+	for page := from; page < maxPages; page++ {
 		p, err := fetch(ctx, page, PageSize)
 		if err != nil {
-			return nil, 0, page, fmt.Errorf("workouts page %d: %w", page, err)
+			return fresh, 0, page - from, fmt.Errorf("workouts page %d: %w", page, err)
 		}
 		if p.Total.Valid {
 			total = int(p.Total.Value)
@@ -158,15 +192,15 @@ func download(ctx context.Context, fetch FetchFunc, known map[string]bool) ([]Wo
 				continue
 			}
 			if known[w.ID] {
-				return fresh, total, page + 1, nil
+				return fresh, total, page + 1 - from, nil
 			}
 			fresh = append(fresh, w)
 		}
 		if !hasNext(p, page) {
-			return fresh, total, page + 1, nil
+			return fresh, total, page + 1 - from, nil
 		}
 	}
-	return nil, 0, maxPages, fmt.Errorf("workouts: more than %d pages", maxPages)
+	return nil, 0, maxPages - from, fmt.Errorf("workouts: more than %d pages", maxPages)
 }
 
 func hasNext(p *client.WorkoutPage, page int) bool {

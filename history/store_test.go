@@ -208,3 +208,32 @@ func TestOddWorkoutsDoNotForceFullDownloads(t *testing.T) {
 		t.Errorf("next sync: %d requests, want 1", n)
 	}
 }
+
+// A first download cut short (here: the third page fails, as a timeout would) goes on from
+// where it stopped at the next sync, so a history too long for one refresh still arrives.
+func TestCutDownloadGoesOnWhereItStopped(t *testing.T) {
+	e := newEnv(t, simulator.Config{Workouts: 450}) // 5 pages
+	s := history.Open(e.path, log.NewNopLogger())
+	e.sim.InjectFault(simulator.EndpointWorkouts, simulator.Fault{Times: 2}) // pages 0 and 1 pass
+	e.sim.InjectFault(simulator.EndpointWorkouts, simulator.Fault{Status: 504, Body: `{"message":"Gateway Timeout"}`, Times: 1})
+	if _, err := s.Sync(context.Background(), e.sim.UserID(), e.client.Workouts); err == nil {
+		t.Fatal("the failing page was not reported")
+	}
+	if n := len(s.Workouts()); n != 0 {
+		t.Errorf("%d workouts served from a cut download, want none until it is whole", n)
+	}
+	if n := e.sync(t, s); n != 3 {
+		t.Errorf("the resumed download took %d requests, want the 3 pages left", n)
+	}
+	ws := s.Workouts()
+	seen := map[string]bool{}
+	for _, w := range ws {
+		seen[w.ID] = true
+	}
+	if len(ws) != 450 || len(seen) != 450 {
+		t.Errorf("history holds %d workouts (%d distinct), want 450", len(ws), len(seen))
+	}
+	if n := e.sync(t, s); n != 1 {
+		t.Errorf("the next sync took %d requests, want 1", n)
+	}
+}
