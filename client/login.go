@@ -106,9 +106,9 @@ func (c *Client) login(ctx context.Context) (*tokenResponse, error) {
 		return nil, fmt.Errorf("%w (login: HTTP %d: %s)", ErrCredentialsRefused, r.status, describeBody(r.header.Get("Content-Type"), r.body))
 	case r.status == http.StatusOK:
 		// 3. The answer is a page whose hidden form carries the result to the callback.
-		form, err := parseHiddenForm(r.body)
-		if err != nil {
-			return nil, fmt.Errorf("login: %w", err)
+		form, formErr := parseHiddenForm(r.body)
+		if formErr != nil {
+			return nil, fmt.Errorf("login: %w", formErr)
 		}
 		action := c.cfg.AuthURL + "/login/callback"
 		if form.Action != "" {
