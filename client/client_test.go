@@ -405,6 +405,18 @@ func TestLoginNeverFollowsARedirectOffTheAuthHost(t *testing.T) {
 	}
 }
 
+// A failure after the hidden form is posted is reported, not lost (it once was, and the login
+// went on with no URL and panicked).
+func TestLoginReportsACallbackFailure(t *testing.T) {
+	e := newEnv(t, simulator.Config{})
+	e.sim.InjectFault(simulator.EndpointCallback, simulator.Fault{Status: http.StatusFound,
+		Header: http.Header{"Location": {"/authorize/resume?again=1"}}})
+	_, err := e.client(e.config()).Me(ctx(t))
+	if err == nil || !strings.Contains(err.Error(), "redirect loop") {
+		t.Errorf("err = %v, want the callback's redirect loop", err)
+	}
+}
+
 func TestSuppliedTokensYieldToTheirSavedSuccessors(t *testing.T) {
 	e := newEnv(t, simulator.Config{AccessTokenTTL: 2 * time.Hour})
 	access, refresh := e.sim.IssueTokens()
