@@ -202,6 +202,10 @@ func (a *auth) passwordLogin(ctx context.Context) error {
 	return nil
 }
 
+// maxTokenLifetime bounds a believable expires_in (Peloton's is 48h); beyond it the JWT's own
+// times are used.
+const maxTokenLifetime = 10 * 365 * 24 * time.Hour
+
 // tokenResponse is what /oauth/token answers.
 type tokenResponse struct {
 	AccessToken  string `json:"access_token"`
@@ -219,7 +223,7 @@ func (a *auth) adopt(tr *tokenResponse) {
 		a.st.RefreshToken = tr.RefreshToken
 	}
 	a.st.IssuedAt, a.st.ExpiresAt = jwtTimes(tr.AccessToken)
-	if tr.ExpiresIn.Valid && tr.ExpiresIn.Value > 0 {
+	if tr.ExpiresIn.Valid && tr.ExpiresIn.Value >= 1 && tr.ExpiresIn.Value <= maxTokenLifetime.Seconds() {
 		now := a.c.cfg.Now()
 		a.st.IssuedAt, a.st.ExpiresAt = now.Unix(), now.Add(time.Duration(tr.ExpiresIn.Value)*time.Second).Unix()
 	}

@@ -232,13 +232,17 @@ func unwrapURLError(err error) error {
 // parseRetryAfter reads Retry-After as seconds or an HTTP date. Without a usable value it waits
 // a minute; it never waits more than a day, whatever a CDN says.
 func parseRetryAfter(v string, now time.Time) time.Duration {
+	const most = 24 * time.Hour
 	d := time.Minute
-	if secs, err := strconv.Atoi(strings.TrimSpace(v)); err == nil {
-		d = time.Duration(secs) * time.Second
+	if secs, err := strconv.ParseUint(strings.TrimPrefix(strings.TrimSpace(v), "+"), 10, 64); err == nil || errors.Is(err, strconv.ErrRange) {
+		d = most // a huge number of seconds must not overflow into a short wait
+		if secs < uint64(most/time.Second) {
+			d = time.Duration(secs) * time.Second
+		}
 	} else if t, err := http.ParseTime(v); err == nil {
 		d = t.Sub(now)
 	}
-	return min(max(d, time.Second), 24*time.Hour)
+	return min(max(d, time.Second), most)
 }
 
 // getJSON fetches an API path with the bearer token. An API 401 gets one token refresh and one

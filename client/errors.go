@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // ErrCredentialsRefused means Peloton's login refused the username or password. Retrying soon
@@ -87,13 +88,18 @@ func describeBody(contentType string, body []byte) string {
 		}
 	}
 	for _, c := range []any{m.Code, m.ErrorCode} {
-		if c != nil {
+		switch c.(type) {
+		case string, float64, bool: // never an object or list, which may hold anything
 			parts = append(parts, fmt.Sprintf("code %v", c))
 		}
 	}
 	msg := strings.Join(parts, ", ")
 	if len(msg) > 200 {
-		msg = msg[:200] + "…"
+		cut := 200
+		for cut > 0 && !utf8.RuneStart(msg[cut]) {
+			cut-- // never split a character
+		}
+		msg = msg[:cut] + "…"
 	}
 	return msg
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"math"
 	"reflect"
 	"strconv"
 	"strings"
@@ -39,7 +40,7 @@ func (n *Number) UnmarshalJSON(b []byte) error {
 		}
 	}
 	v, err := strconv.ParseFloat(s, 64)
-	if err != nil {
+	if err != nil || math.IsInf(v, 0) || math.IsNaN(v) { // "NaN" and "Infinity" parse, but are no counts
 		return typeError(b, float64(0))
 	}
 	*n = Number{Value: v, Valid: true}

@@ -1,6 +1,7 @@
 package collector
 
 import (
+	"math"
 	"strconv"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -85,7 +86,7 @@ func recordJoules(r client.Record) (float64, bool) {
 	switch {
 	case r.RawValue.Valid:
 		return r.RawValue.Value, true
-	case r.Value.Valid:
+	case r.Value.Valid && math.Abs(r.Value.Value) < math.MaxFloat64/1000:
 		return r.Value.Value * 1000, true
 	}
 	return 0, false
