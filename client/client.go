@@ -234,9 +234,9 @@ func unwrapURLError(err error) error {
 func parseRetryAfter(v string, now time.Time) time.Duration {
 	const most = 24 * time.Hour
 	d := time.Minute
-	if secs, err := strconv.ParseUint(strings.TrimPrefix(strings.TrimSpace(v), "+"), 10, 64); err == nil || errors.Is(err, strconv.ErrRange) {
-		d = most // a huge number of seconds must not overflow into a short wait
-		if secs < uint64(most/time.Second) {
+	if digits := strings.TrimPrefix(strings.TrimSpace(v), "+"); digits != "" && strings.Trim(digits, "0123456789") == "" {
+		d = most // however many digits: a huge number must not overflow into a short wait
+		if secs, err := strconv.Atoi(digits); err == nil && secs < int(most/time.Second) {
 			d = time.Duration(secs) * time.Second
 		}
 	} else if t, err := http.ParseTime(v); err == nil {
