@@ -31,7 +31,8 @@ type auth struct {
 	nextLogin     time.Time // no password login before this
 	loginFailures int
 	lastLoginErr  error
-	lastRenewErr  string // logged once per change of cause
+	lastRenewErr  string    // logged once per change of cause
+	renewAfter    time.Time // after a failed renewal, the old token serves until then
 
 	// expiresAt mirrors st's expiry (Unix seconds, 0 unknown) for readers such as a scrape,
 	// which must not wait for a login in progress to read it.
@@ -130,7 +131,7 @@ func (a *auth) usable(margin time.Duration) bool {
 func (a *auth) token(ctx context.Context) (string, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if a.usable(a.renewMargin()) {
+	if a.usable(a.renewMargin()) || (a.usable(0) && a.c.cfg.Now().Before(a.renewAfter)) {
 		return a.st.AccessToken, nil
 	}
 	err := a.renew(ctx)
@@ -141,6 +142,7 @@ func (a *auth) token(ctx context.Context) (string, error) {
 	if !a.usable(0) {
 		return "", err
 	}
+	a.renewAfter = a.c.cfg.Now().Add(time.Minute) // one try per refresh, not one per request
 	if msg := err.Error(); msg != a.lastRenewErr {
 		a.lastRenewErr = msg
 		level.Warn(a.c.cfg.Logger).Log("msg", "cannot renew the access token; using it until it expires",

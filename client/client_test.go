@@ -309,6 +309,9 @@ func TestCDNPageOnTheTokenEndpointKeepsTheRefreshToken(t *testing.T) {
 	if _, err := c.Overview(ctx(t)); err != nil {
 		t.Fatalf("Overview while the token endpoint is blocked: %v (the old token has 30 minutes left)", err)
 	}
+	if n := e.sim.Requests(simulator.EndpointToken); n != 1 {
+		t.Errorf("%d renewal attempts for two API calls, want 1 (one try per refresh, not per request)", n)
+	}
 	if logs := e.logs.String(); !strings.Contains(logs, "cannot renew the access token; using it until it expires") ||
 		strings.Contains(logs, "refused the refresh token") {
 		t.Errorf("want a warning that renewing failed, not that the token was refused:\n%s", logs)
