@@ -205,14 +205,12 @@ func TestDemoServesMetricsAndStopsCleanly(t *testing.T) {
 
 // CI must run exactly the README's test command, so that what the README promises is tested.
 func TestCIRunsTheREADMETestCommand(t *testing.T) {
-	var command string
-	for _, line := range strings.Split(testkit.ReadFile(t, "README.md"), "\n") {
-		if strings.Contains(line, "# installs test dependencies") {
-			command = strings.TrimSpace(strings.SplitN(line, "#", 2)[0])
-		}
-	}
-	if command == "" {
-		t.Fatal("the README's test command (the line commented '# installs test dependencies') is gone")
+	// The test command is the one line of the code block under "## Test".
+	_, section, _ := strings.Cut(testkit.ReadFile(t, "README.md"), "\n## Test\n")
+	_, block, _ := strings.Cut(section, "```sh\n")
+	command, _, _ := strings.Cut(block, "\n")
+	if command == "" || strings.HasPrefix(command, "```") {
+		t.Fatal(`the README's test command (the code block under "## Test") is gone`)
 	}
 	ci := strings.Split(testkit.ReadFile(t, ".ci/run"), "\n")
 	if !slices.Contains(ci, command) {
