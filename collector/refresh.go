@@ -96,7 +96,7 @@ func (e *Exporter) build(up map[string]bool) result {
 	d, ov, me := e.descs, e.last.overview, e.last.me
 	workouts := e.history.Workouts()
 	histKnown := up[sourceWorkouts] || len(workouts) > 0
-	sum := history.Summarize(workouts, e.opts.Now(), e.zone(), e.opts.WeekStart)
+	sum := history.Summarize(workouts, e.opts.Now(), e.zone(workouts), e.opts.WeekStart)
 
 	ovCounts := ov != nil && ov.WorkoutCounts != nil
 	meCounts := me != nil && len(me.WorkoutCounts) > 0
@@ -170,12 +170,12 @@ func (e *Exporter) logUnknownUnits(units []string) {
 
 // zone is the time zone of streak weeks: --streak.timezone, else the member's profile, else
 // the newest workout's. A change is logged, as it moves the week's boundaries.
-func (e *Exporter) zone() *time.Location {
+func (e *Exporter) zone(workouts []history.Workout) *time.Location {
 	profile := ""
 	if e.last.me != nil {
 		profile = string(e.last.me.Timezone)
 	}
-	loc, source, err := history.Timezone(e.opts.Timezone, profile, e.history.Workouts())
+	loc, source, err := history.Timezone(e.opts.Timezone, profile, workouts)
 	if loc == nil { // only a bad --streak.timezone, which main refuses at start
 		loc, source = time.UTC, "default"
 	}
