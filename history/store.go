@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 	"sync"
 
 	"github.com/go-kit/log"
@@ -63,6 +62,9 @@ type Store struct {
 	// still arrives, over several.
 	cut     *cutDownload
 	failing bool // saving failed last time; reported once until it works again
+	// ours says the file at path was missing or held a history when read: only then is a
+	// symlink there written through (atomicfile.Write).
+	ours bool
 }
 
 type cutDownload struct {
@@ -83,13 +85,15 @@ func Open(path string, logger log.Logger) *Store {
 	if path == "" {
 		return s
 	}
-	b, err := os.ReadFile(path)
+	af, err := atomicfile.Read(path)
 	if errors.Is(err, fs.ErrNotExist) {
+		s.ours = true
 		return s
 	}
 	var f file
 	if err == nil {
-		err = json.Unmarshal(b, &f)
+		defer af.Close()
+		err = json.Unmarshal(af.Data, &f)
 		if err == nil && f.Version != fileVersion {
 			err = fmt.Errorf("unknown version %d", f.Version)
 		}
@@ -97,6 +101,14 @@ func Open(path string, logger log.Logger) *Store {
 	if err != nil {
 		level.Warn(logger).Log("msg", "the workout history file is damaged; it will be downloaded again", "path", path, "err", err)
 		return s
+	}
+	s.ours = true
+	if af.Loose() {
+		msg := "the workout history was readable by other users; its mode is now 0600"
+		if err := af.Tighten(); err != nil {
+			msg = "the workout history is readable by other users; cannot change its mode: " + err.Error()
+		}
+		level.Warn(logger).Log("msg", msg, "path", af.Path, "mode", af.Mode.String())
 	}
 	s.userID, s.workouts = f.UserID, f.Workouts
 	return s
@@ -255,7 +267,10 @@ func (s *Store) save() {
 	}
 	b, err := json.Marshal(file{Version: fileVersion, UserID: s.userID, Workouts: s.workouts})
 	if err == nil {
-		err = atomicfile.Write(s.path, b)
+		err = atomicfile.Write(s.path, b, s.ours)
+	}
+	if err == nil {
+		s.ours = true
 	}
 	if err != nil && !s.failing {
 		level.Warn(s.logger).Log("msg", "cannot save the workout history; a restart will download it again", "path", s.path, "err", err)

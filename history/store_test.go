@@ -12,6 +12,7 @@ import (
 
 	"github.com/peloton-exporter/peloton_exporter/client"
 	"github.com/peloton-exporter/peloton_exporter/history"
+	"github.com/peloton-exporter/peloton_exporter/internal/testkit"
 	"github.com/peloton-exporter/peloton_exporter/simulator"
 )
 
@@ -235,5 +236,43 @@ func TestCutDownloadGoesOnWhereItStopped(t *testing.T) {
 	}
 	if n := e.sync(t, s); n != 1 {
 		t.Errorf("the next sync took %d requests, want 1", n)
+	}
+}
+
+// Issue 14, 9: the history file follows the state file's rules: a symlink to another file is
+// neither chmod-ed nor overwritten, a symlink to a history is written through.
+func TestHistoryFileSymlinks(t *testing.T) {
+	e := newEnv(t, simulator.Config{Workouts: 20})
+	other := filepath.Join(t.TempDir(), "notes.txt")
+	if err := os.WriteFile(other, []byte("not a history"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(other, 0o644)
+	if err := os.Symlink(other, e.path); err != nil {
+		t.Fatal(err)
+	}
+	e.sync(t, history.Open(e.path, log.NewNopLogger()))
+	if fi, _ := os.Stat(other); fi.Mode().Perm() != 0o644 || testkit.ReadFile(t, other) != "not a history" {
+		t.Errorf("the other file was changed: mode %v, content %.50q", fi.Mode().Perm(), testkit.ReadFile(t, other))
+	}
+
+	real := filepath.Join(t.TempDir(), "history.json")
+	e.sync(t, history.Open(real, log.NewNopLogger()))
+	os.Chmod(real, 0o644)
+	link := filepath.Join(t.TempDir(), "history.json")
+	if err := os.Symlink(real, link); err != nil {
+		t.Fatal(err)
+	}
+	s := history.Open(link, log.NewNopLogger())
+	if fi, _ := os.Stat(real); fi.Mode().Perm() != 0o600 {
+		t.Errorf("a world-readable history was not tightened: %v", fi.Mode().Perm())
+	}
+	e.sim.AddWorkout(simulator.Workout{})
+	e.sync(t, s)
+	if fi, err := os.Lstat(link); err != nil || fi.Mode()&os.ModeSymlink == 0 {
+		t.Errorf("the symlink was replaced (%v)", err)
+	}
+	if n := len(history.Open(real, log.NewNopLogger()).Workouts()); n != 21 {
+		t.Errorf("the linked history holds %d workouts, want 21", n)
 	}
 }
