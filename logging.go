@@ -1,8 +1,11 @@
 package main
 
 import (
+	"fmt"
+	stdlog "log"
 	"log/slog"
 	"os"
+	"strings"
 
 	"github.com/go-kit/log"
 	"github.com/go-kit/log/level"
@@ -24,9 +27,30 @@ func newLoggers(format, lvl string) (log.Logger, *slog.Logger) {
 	return logger, slog.New(slgk.NewGoKitHandler(base, slog.LevelDebug))
 }
 
-// promErrorLogger gives promhttp's error log the go-kit logger.
+// promErrorLogger gives promhttp's error log the go-kit logger. What promhttp reports comes
+// from gathering and encoding, the exporter's own doing (a client's Accept-Encoding never
+// reaches it unchecked: internal/respcache negotiates first).
 type promErrorLogger struct{ logger log.Logger }
 
 func (p promErrorLogger) Println(v ...any) {
-	level.Error(p.logger).Log("msg", "serving metrics", "err", slog.AnyValue(v).String())
+	level.Error(p.logger).Log("msg", "serving metrics", "err", strings.TrimSpace(fmt.Sprintln(v...)))
+}
+
+// serverErrorLog routes http.Server's own messages through the go-kit logger, in its format.
+// A failed TLS handshake is a client's doing (a port scanner, a plain-HTTP request): anyone
+// who can reach the port could flood the error log with them, so they are debug lines.
+func serverErrorLog(logger log.Logger) *stdlog.Logger {
+	return stdlog.New(serverLogWriter{logger}, "", 0)
+}
+
+type serverLogWriter struct{ logger log.Logger }
+
+func (w serverLogWriter) Write(p []byte) (int, error) {
+	msg := strings.TrimSpace(string(p))
+	lvl := level.Error
+	if strings.HasPrefix(msg, "http: TLS handshake error") {
+		lvl = level.Debug
+	}
+	lvl(w.logger).Log("msg", "HTTP server", "err", msg)
+	return len(p), nil
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"os"
 	"os/signal"
@@ -36,6 +37,9 @@ const exporterName = "peloton_exporter"
 // allocations have filled.
 const defaultPort = "10070"
 
+// refreshTimeout bounds one refresh from Peloton, and so the longest a scrape waits for one.
+const refreshTimeout = 2 * time.Minute
+
 func main() {
 	var (
 		username     = kingpin.Flag("peloton.username", "Peloton e-mail or username for password logins. The password comes from $PELOTON_PASSWORD or --peloton.password-file.").Envar("PELOTON_USERNAME").String()
@@ -65,11 +69,19 @@ func main() {
 	kingpin.HelpFlag.Short('h')
 	kingpin.Parse()
 
-	logger, slogger := newLoggers(*logFormat, *logLevel)
-	fatal := func(msg string, err error) {
-		level.Error(logger).Log("msg", msg, "err", err)
-		os.Exit(1)
+	// Every flag is checked before anything starts: a mistake is reported as a usage error,
+	// before the demo's simulator, a login or any request to Peloton.
+	if err := validateTelemetryPath(*metricsPath); err != nil {
+		kingpin.Fatalf("--web.telemetry-path: %v", err)
 	}
+	if err := web.Validate(*toolkitFlags.WebConfigFile); err != nil {
+		kingpin.Fatalf("--web.config.file: %v", err)
+	}
+	if _, _, err := history.Timezone(*streakZone, "", nil); err != nil {
+		kingpin.Fatalf("--streak.timezone: %v", err)
+	}
+
+	logger, slogger := newLoggers(*logFormat, *logLevel)
 	level.Info(logger).Log("msg", "starting "+exporterName, "version", version.Info(), "build_context", version.BuildContext())
 	if *cacheTTL < time.Minute {
 		level.Warn(logger).Log("msg", "a cache TTL under a minute polls Peloton often and risks rate limits or account flags", "ttl", *cacheTTL)
@@ -81,10 +93,41 @@ func main() {
 		Timeout: *timeout, LoginInterval: *loginEvery, Logger: logger,
 		UserAgent: exporterName + "/" + version.Version,
 	}
-	if *demo {
+	if !*demo {
+		if err := loadCredentials(&cfg, logger, *passwordFile, *accessFile, *refreshFile); err != nil {
+			kingpin.Fatalf("%v", err)
+		}
+	}
+
+	// runExporter returns instead of exiting, so that its deferred closes (the demo's
+	// simulator, the exporter) run on every way out; only then does the process exit.
+	err := runExporter(cfg, serveConfig{
+		demo: *demo, metricsPath: *metricsPath, cacheTTL: *cacheTTL, streakZone: *streakZone,
+		weekStart: weekday(*weekStart), toolkitFlags: toolkitFlags,
+	}, logger, slogger)
+	if err != nil {
+		level.Error(logger).Log("msg", "exiting", "err", err)
+		os.Exit(1)
+	}
+	level.Info(logger).Log("msg", "stopped")
+}
+
+// serveConfig is what runExporter needs of the flags besides the client's settings.
+type serveConfig struct {
+	demo         bool
+	metricsPath  string
+	cacheTTL     time.Duration
+	streakZone   string
+	weekStart    time.Weekday
+	toolkitFlags *web.FlagConfig
+}
+
+// runExporter starts the exporter and serves until a signal stops it, or serving fails.
+func runExporter(cfg client.Config, sc serveConfig, logger log.Logger, slogger *slog.Logger) error {
+	if sc.demo {
 		sim, err := simulator.Start(simulator.Config{})
 		if err != nil {
-			fatal("starting the demo Peloton", err)
+			return fmt.Errorf("starting the demo Peloton: %w", err)
 		}
 		defer sim.Close()
 		cfg.APIURL, cfg.AuthURL = sim.APIURL(), sim.AuthURL()
@@ -92,24 +135,18 @@ func main() {
 		// The demo's tokens die with it, and a real account's state file is never touched.
 		cfg.StateFile = ""
 		level.Info(logger).Log("msg", "demo mode: using a simulated Peloton on loopback", "api", cfg.APIURL, "auth", cfg.AuthURL)
-	} else if err := loadCredentials(&cfg, logger, *passwordFile, *accessFile, *refreshFile); err != nil {
-		kingpin.Fatalf("%v", err)
 	}
-
-	if _, _, err := history.Timezone(*streakZone, "", nil); err != nil {
-		kingpin.Fatalf("--streak.timezone: %v", err)
-	}
-
-	pelo, err := client.New(cfg)
+	pelo, err := client.New(cfg) // checks the settings; contacts nobody yet
 	if err != nil {
-		fatal("invalid Peloton settings", err)
+		return fmt.Errorf("invalid Peloton settings: %w", err)
 	}
 	exporter := collector.New(pelo, collector.Options{
-		TTL:       *cacheTTL,
-		History:   history.Open(historyFile(cfg.StateFile), logger),
-		Timezone:  *streakZone,
-		WeekStart: weekday(*weekStart),
-		Logger:    logger,
+		TTL:            sc.cacheTTL,
+		RefreshTimeout: refreshTimeout,
+		History:        history.Open(historyFile(cfg.StateFile), logger),
+		Timezone:       sc.streakZone,
+		WeekStart:      sc.weekStart,
+		Logger:         logger,
 	})
 	defer exporter.Close()
 	go exporter.Refresh(context.Background()) // warm the cache so the first scrape has data
@@ -121,40 +158,57 @@ func main() {
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
+	mux, err := newMux(sc.metricsPath, exporter, reg, logger)
+	if err != nil {
+		return err
+	}
+
+	server := newServer(mux, logger, serverTimeouts(refreshTimeout))
+	stopped, done := make(chan struct{}), make(chan struct{})
+	defer close(done)
+	go shutdownOnSignal(server, logger, done, stopped)
+	if err := web.ListenAndServe(server, sc.toolkitFlags, slogger); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("serving HTTP: %w", err)
+	}
+	<-stopped // Serve returns as soon as shutdown begins; the scrapes in flight finish first
+	return nil
+}
+
+// newMux serves the metrics at metricsPath and the landing page at /.
+func newMux(metricsPath string, exporter *collector.Exporter, reg prometheus.Gatherer, logger log.Logger) (*http.ServeMux, error) {
 	mux := http.NewServeMux()
-	metrics := promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorLog: promErrorLogger{logger}})
 	// Peloton data changes once per refresh: encode it once, not on every scrape. The Go and
 	// process metrics in the same answer are at most a second old.
-	mux.Handle(*metricsPath, exporter.Handler(respcache.New(metrics, exporter.Generation, time.Second)))
-	if *metricsPath != "/" {
+	metrics := respcache.New(reg, promhttp.HandlerOpts{ErrorLog: promErrorLogger{logger}}, exporter.Generation, time.Second)
+	mux.Handle(metricsPath, exporter.Handler(metrics))
+	if metricsPath != "/" {
 		landing, err := web.NewLandingPage(web.LandingConfig{
 			Name:        "Peloton Exporter",
 			Description: "Prometheus exporter for a Peloton account's training data",
 			Version:     version.Info(),
-			Links:       []web.LandingLinks{{Address: *metricsPath, Text: "Metrics"}},
+			Links:       []web.LandingLinks{{Address: metricsPath, Text: "Metrics"}},
 		})
 		if err != nil {
-			fatal("building the landing page", err)
+			return nil, fmt.Errorf("building the landing page: %w", err)
 		}
 		mux.Handle("/", landing)
 	}
-
-	server := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-	stopped := make(chan struct{})
-	go shutdownOnSignal(server, logger, stopped)
-	if err := web.ListenAndServe(server, toolkitFlags, slogger); err != nil && !errors.Is(err, http.ErrServerClosed) {
-		fatal("serving HTTP", err)
-	}
-	<-stopped // Serve returns as soon as shutdown begins; the scrapes in flight finish first
-	level.Info(logger).Log("msg", "stopped")
+	return mux, nil
 }
 
-// shutdownOnSignal finishes in-flight scrapes on SIGTERM or SIGINT, then closes stopped.
-func shutdownOnSignal(server *http.Server, logger log.Logger, stopped chan<- struct{}) {
+// shutdownOnSignal finishes in-flight scrapes on SIGTERM or SIGINT, then closes stopped. It
+// gives up when done is closed (serving failed).
+func shutdownOnSignal(server *http.Server, logger log.Logger, done <-chan struct{}, stopped chan<- struct{}) {
 	defer close(stopped)
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGTERM, os.Interrupt)
-	s := <-sig
+	defer signal.Stop(sig)
+	var s os.Signal
+	select {
+	case s = <-sig:
+	case <-done:
+		return
+	}
 	level.Info(logger).Log("msg", "shutting down", "signal", s.String())
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()

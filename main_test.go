@@ -406,3 +406,74 @@ func TestWorldReadablePasswordFileIsWarnedAbout(t *testing.T) {
 		t.Errorf("the log contains the password:\n%s", out)
 	}
 }
+
+// Issue 14, 5: a bad --web.telemetry-path is a usage error, reported before anything starts:
+// no panic, no stack trace, and not one request to Peloton.
+func TestBadTelemetryPathIsRefusedBeforePelotonIsContacted(t *testing.T) {
+	sim, err := simulator.Start(simulator.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sim.Close()
+	access, refresh := sim.IssueTokens()
+	env := []string{"PELOTON_ACCESS_TOKEN=" + access, "PELOTON_REFRESH_TOKEN=" + refresh}
+	for _, path := range []string{"metrics", "", "/metrics/{x"} {
+		out, err := run(t, env, "--peloton.api-url="+sim.APIURL(), "--peloton.auth-url="+sim.AuthURL(),
+			"--peloton.state-file=", "--web.listen-address="+testkit.FreeAddr(t), "--web.telemetry-path="+path)
+		if err == nil || !strings.Contains(out, "--web.telemetry-path") || strings.Contains(out, "goroutine ") || strings.Contains(out, "panic") {
+			t.Errorf("--web.telemetry-path=%q: err=%v, want a clear usage error naming the flag:\n%s", path, err, out)
+		}
+	}
+	for _, ep := range []string{simulator.EndpointMe, simulator.EndpointOverview, simulator.EndpointWorkouts, simulator.EndpointToken} {
+		if n := sim.Requests(ep); n != 0 {
+			t.Errorf("%d requests to %s before the flags were found bad", n, ep)
+		}
+	}
+}
+
+// Issue 14, 1, 2 and 4, against the running binary: hostile scrapers can neither change what
+// others receive nor fill the error log.
+func TestHostileScrapersCannotPoisonTheCacheOrTheLog(t *testing.T) {
+	e := startExporter(t, nil, "--demo")
+	e.waitFor(t, "/metrics", "peloton_up 1")
+	scrape := func(path string, header ...string) (*http.Response, string) {
+		t.Helper()
+		req, _ := http.NewRequest(http.MethodGet, "http://"+e.addr+path, nil)
+		for _, h := range header {
+			name, value, _ := strings.Cut(h, ": ")
+			req.Header.Add(name, value)
+		}
+		// A transport of its own, which neither adds nor undoes compression.
+		resp, err := (&http.Client{Timeout: httpTimeout, Transport: &http.Transport{DisableCompression: true}}).Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp, string(b)
+	}
+
+	scrape("/metrics?name[]=peloton_up")
+	if _, full := scrape("/metrics"); !strings.Contains(full, "peloton_weekly_streak ") {
+		t.Errorf("a full scrape right after a filtered one lost series:\n%.500s", full)
+	}
+	if _, filtered := scrape("/metrics?name[]=peloton_up"); strings.Contains(filtered, "peloton_weekly_streak ") {
+		t.Error("a filtered scrape right after a full one got everything")
+	}
+
+	time.Sleep(1100 * time.Millisecond) // answers are kept for a second: let the poisoner come first
+	scrape("/metrics", "Accept-Encoding: ", "Accept-Encoding: gzip")
+	if resp, _ := scrape("/metrics"); resp.Header.Get("Content-Encoding") != "" {
+		t.Errorf("a scrape that did not ask for compression got Content-Encoding %q", resp.Header.Get("Content-Encoding"))
+	}
+
+	for i := range 200 {
+		scrape("/metrics", fmt.Sprintf("Accept-Encoding: x-%d;q=1, identity;q=0, *;q=0", i))
+	}
+	if err := e.stop(t); err != nil {
+		t.Errorf("exit after SIGTERM: %v", err)
+	}
+	if n := strings.Count(e.Out.String(), "level=error"); n != 0 {
+		t.Errorf("%d error lines after requests with bad Accept-Encoding values:\n%.3000s", n, e.Out.String())
+	}
+}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/peloton-exporter/peloton_exporter/client"
 	"github.com/peloton-exporter/peloton_exporter/internal/syncbuf"
+	"github.com/peloton-exporter/peloton_exporter/internal/testkit"
 	"github.com/peloton-exporter/peloton_exporter/simulator"
 )
 
@@ -559,4 +560,69 @@ func TestWorldReadableStateFileIsWarnedAboutAndTightened(t *testing.T) {
 		t.Error("a world-readable state file was not warned about")
 	}
 	readState(t, e.state) // asserts mode 0600 again
+}
+
+// Issue 14, 9: a state file path that is a symlink to some other file: that file is neither
+// chmod-ed (its content is no state file) nor overwritten, and the link is not replaced.
+func TestStateFileSymlinkToAnotherFileIsLeftAlone(t *testing.T) {
+	e := newEnv(t, simulator.Config{})
+	other := filepath.Join(t.TempDir(), "notes.txt")
+	if err := os.WriteFile(other, []byte("not a state file"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(other, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(other, e.state); err != nil {
+		t.Fatal(err)
+	}
+	c := e.client(e.config())
+	if _, err := c.Overview(ctx(t)); err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := os.Stat(other); err != nil || fi.Mode().Perm() != 0o644 {
+		t.Errorf("the other file's mode is now %v (%v), want 0644 untouched", fi.Mode().Perm(), err)
+	}
+	if b, _ := os.ReadFile(other); string(b) != "not a state file" {
+		t.Errorf("the other file was overwritten: %.100s", b)
+	}
+	if fi, err := os.Lstat(e.state); err != nil || fi.Mode()&os.ModeSymlink == 0 {
+		t.Errorf("the symlink was replaced by a regular file (%v)", err)
+	}
+	if !strings.Contains(e.logs.String(), "refusing to write") {
+		t.Errorf("the refusal to save was not logged:\n%s", e.logs.String())
+	}
+}
+
+// Issue 14, 9: a symlink to a real state file is read, tightened and saved through.
+func TestStateFileSymlinkToAStateFileIsWrittenThrough(t *testing.T) {
+	e := newEnv(t, simulator.Config{})
+	real := filepath.Join(t.TempDir(), "state.json")
+	cfg := e.config()
+	cfg.StateFile = real
+	if _, err := e.client(cfg).Overview(ctx(t)); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(real, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(real, e.state); err != nil {
+		t.Fatal(err)
+	}
+	before := testkit.ReadFile(t, real)
+	e.sim.RevokeAccessTokens() // the next request refreshes and saves the new tokens
+	c := e.client(e.config())
+	if _, err := c.Overview(ctx(t)); err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := os.Lstat(e.state); err != nil || fi.Mode()&os.ModeSymlink == 0 {
+		t.Errorf("the symlink was replaced by a regular file (%v)", err)
+	}
+	readState(t, real) // asserts mode 0600
+	if testkit.ReadFile(t, real) == before {
+		t.Error("the renewed tokens were not saved through the symlink")
+	}
+	if strings.Contains(e.logs.String(), "cannot save") {
+		t.Errorf("saving through the symlink failed:\n%s", e.logs.String())
+	}
 }

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"io/fs"
-	"os"
 	"sync"
 
 	"github.com/go-kit/log"
@@ -37,32 +36,40 @@ type stateStore struct {
 
 	mu      sync.Mutex
 	failing bool // saving failed last time; reported once until it works again
+	// ours says the file at path was missing or held a state file when read: only then is a
+	// symlink there written through (atomicfile.Write).
+	ours bool
 }
 
 func (s *stateStore) load() tokenState {
 	if s.path == "" {
 		return tokenState{}
 	}
-	b, err := os.ReadFile(s.path)
+	f, err := atomicfile.Read(s.path)
 	if errors.Is(err, fs.ErrNotExist) {
+		s.ours = true
 		return tokenState{}
 	}
 	if err != nil {
 		level.Warn(s.logger).Log("msg", "cannot read the state file; starting without saved tokens", "path", s.path, "err", err)
 		return tokenState{}
 	}
-	if fi, err := os.Stat(s.path); err == nil && fi.Mode().Perm()&0o077 != 0 {
-		// Tightened at once: the next save may be days away.
-		msg := "the state file holds tokens and was readable by other users; its mode is now 0600"
-		if err := os.Chmod(s.path, 0o600); err != nil {
-			msg = "the state file holds tokens and is readable by other users; cannot change its mode: " + err.Error()
-		}
-		level.Warn(s.logger).Log("msg", msg, "path", s.path, "mode", fi.Mode().Perm().String())
-	}
+	defer f.Close()
 	var st tokenState
-	if err := json.Unmarshal(b, &st); err != nil || st.Version != stateVersion {
+	if err := json.Unmarshal(f.Data, &st); err != nil || st.Version != stateVersion {
+		// Not tightened: a path that names some other file must not have it changed.
 		level.Warn(s.logger).Log("msg", "the state file is damaged or of an unknown version; ignoring it", "path", s.path)
 		return tokenState{}
+	}
+	s.ours = true
+	if f.Loose() {
+		// Tightened at once, the file that was read and proved to be a state file: the next
+		// save may be days away.
+		msg := "the state file holds tokens and was readable by other users; its mode is now 0600"
+		if err := f.Tighten(); err != nil {
+			msg = "the state file holds tokens and is readable by other users; cannot change its mode: " + err.Error()
+		}
+		level.Warn(s.logger).Log("msg", msg, "path", f.Path, "mode", f.Mode.String())
 	}
 	return st
 }
@@ -72,11 +79,14 @@ func (s *stateStore) save(st tokenState) {
 		return
 	}
 	b, err := json.Marshal(st)
-	if err == nil {
-		err = atomicfile.Write(s.path, b)
-	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if err == nil {
+		err = atomicfile.Write(s.path, b, s.ours)
+	}
+	if err == nil {
+		s.ours = true
+	}
 	switch {
 	case err != nil && !s.failing:
 		level.Warn(s.logger).Log("msg", "cannot save tokens to the state file; a restart will need a new login", "path", s.path, "err", err)

@@ -77,7 +77,7 @@ func (e *Exporter) fetch(ctx context.Context) result {
 		if err != nil {
 			return err
 		}
-		_, err = e.history.Sync(ctx, id, e.src.Workouts)
+		_, err = e.history.Sync(ctx, id, e.opts.Now(), e.src.Workouts)
 		return err
 	})
 	res := e.build(up)

@@ -9,42 +9,21 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 	"sync"
+	"time"
 
 	"github.com/go-kit/log"
 	"github.com/go-kit/log/level"
 
-	"github.com/peloton-exporter/peloton_exporter/client"
 	"github.com/peloton-exporter/peloton_exporter/internal/atomicfile"
 )
 
-const (
-	// PageSize is the largest page Peloton serves: 2,000 workouts in 20 requests.
-	PageSize = 100
-	// maxPages bounds a sync whatever Peloton says about further pages.
-	maxPages     = 1000
-	fileVersion  = 1
-	statusActive = "IN_PROGRESS"
-)
+// maxFullDownloadsPerDay bounds the full downloads started in any 24 hours, whatever
+// Peloton's answers or restarts do: a total that flips between two values, or a history that
+// keeps disagreeing, must not make every refresh page through the whole history.
+const maxFullDownloadsPerDay = 3
 
-// Workout is one workout as kept on disk: only what the signals need.
-type Workout struct {
-	ID         string  `json:"id"`
-	Start      int64   `json:"start"`
-	End        int64   `json:"end,omitempty"` // 0 while in progress
-	Status     string  `json:"status"`
-	Discipline string  `json:"discipline"`
-	Work       float64 `json:"work,omitempty"` // joules
-	HasWork    bool    `json:"has_work,omitempty"`
-	Timezone   string  `json:"tz,omitempty"`
-}
-
-// Completed says whether the workout is done and has an end time.
-func (w Workout) Completed() bool { return w.Status != statusActive && w.End > 0 }
-
-// FetchFunc reads one page of the history; (*client.Client).Workouts is one.
-type FetchFunc func(ctx context.Context, page, limit int) (*client.WorkoutPage, error)
+const fileVersion = 1
 
 // Store is the synced history, newest first. It is safe for concurrent use.
 type Store struct {
@@ -54,42 +33,58 @@ type Store struct {
 	mu       sync.Mutex
 	userID   string
 	workouts []Workout
-	// resyncedAt is Peloton's total when the history was last downloaded in full (-1: never
-	// since start): a total that still disagrees after that is not worth downloading again
-	// until it changes.
-	resyncedAt int
+	state    syncState
 	// cut is a full download cut short (a timeout on a long history, say), kept in memory so
 	// that the next sync goes on from where it stopped: a history too long for one refresh
 	// still arrives, over several.
-	cut     *cutDownload
-	failing bool // saving failed last time; reported once until it works again
+	cut *download
+	// ours says the file at path was missing or held a history when read: only then is a
+	// symlink there written through (atomicfile.Write).
+	ours    bool
+	failing bool            // saving failed last time; reported once until it works again
+	noted   map[string]bool // what was logged once: implausible workouts, a spent budget
 }
 
-type cutDownload struct {
-	workouts []Workout // the pages fetched, newest first
-	pages    int       // how many
+// syncState is what the sync remembers of itself across restarts.
+type syncState struct {
+	// FullDownloads are the start times (Unix seconds) of the full downloads of the last
+	// 24 hours: kept on disk, so that a restart loop cannot multiply them.
+	FullDownloads []int64 `json:"full_downloads,omitempty"`
+	// ResyncedTotal is Peloton's total after the last full download that read a list that
+	// did not change meanwhile (-1: none). A total that still disagrees with the history is
+	// not worth another full download until it changes (a workout listed without an id can
+	// never be kept, say).
+	ResyncedTotal int `json:"resynced_total"`
+	// Recheck says that the last full download saw Peloton's total change between its pages:
+	// the list moved under it (a workout deleted or added meanwhile), so pages may have
+	// skipped or repeated workouts, and the count can agree by chance. The next sync
+	// downloads it again.
+	Recheck bool `json:"recheck,omitempty"`
 }
 
 type file struct {
 	Version  int       `json:"version"`
 	UserID   string    `json:"user_id"`
 	Workouts []Workout `json:"workouts"`
+	Sync     syncState `json:"sync"`
 }
 
 // Open loads the history kept at path ("" keeps it in memory only). A missing file starts
 // empty; a damaged one is logged and rebuilt by the next sync.
 func Open(path string, logger log.Logger) *Store {
-	s := &Store{path: path, logger: logger, resyncedAt: -1}
+	s := &Store{path: path, logger: logger, state: syncState{ResyncedTotal: -1}, noted: map[string]bool{}}
 	if path == "" {
 		return s
 	}
-	b, err := os.ReadFile(path)
+	af, err := atomicfile.Read(path)
 	if errors.Is(err, fs.ErrNotExist) {
+		s.ours = true
 		return s
 	}
-	var f file
+	f := file{Sync: syncState{ResyncedTotal: -1}}
 	if err == nil {
-		err = json.Unmarshal(b, &f)
+		defer af.Close()
+		err = json.Unmarshal(af.Data, &f)
 		if err == nil && f.Version != fileVersion {
 			err = fmt.Errorf("unknown version %d", f.Version)
 		}
@@ -98,7 +93,15 @@ func Open(path string, logger log.Logger) *Store {
 		level.Warn(logger).Log("msg", "the workout history file is damaged; it will be downloaded again", "path", path, "err", err)
 		return s
 	}
-	s.userID, s.workouts = f.UserID, f.Workouts
+	s.ours = true
+	if af.Loose() {
+		msg := "the workout history was readable by other users; its mode is now 0600"
+		if err := af.Tighten(); err != nil {
+			msg = "the workout history is readable by other users; cannot change its mode: " + err.Error()
+		}
+		level.Warn(logger).Log("msg", msg, "path", af.Path, "mode", af.Mode.String())
+	}
+	s.userID, s.workouts, s.state = f.UserID, f.Workouts, f.Sync
 	return s
 }
 
@@ -109,25 +112,33 @@ func (s *Store) Workouts() []Workout {
 	return s.workouts
 }
 
-// Sync brings the history up to date for the member userID. The first sync pages through
-// everything; later ones stop at the first completed workout already known, which is usually
-// on the first page. If Peloton's total then disagrees with what is kept (a workout deleted,
-// say), the history is downloaded again in full, once per value of the total. On error the
-// history does not change, but a full download cut short goes on at the next sync.
-func (s *Store) Sync(ctx context.Context, userID string, fetch FetchFunc) (requests int, err error) {
+// Sync brings the history up to date for the member userID, at now. The first sync pages
+// through everything; later ones stop at the first completed workout already known, which is
+// usually on the first page. The history is then checked against what Peloton said: its
+// total, and its newest page, which must list the history's newest workouts in the same
+// order. On a disagreement (a workout deleted, say) the history is downloaded again in full,
+// at most maxFullDownloadsPerDay times a day. A failed sync leaves the history as it was,
+// except that a full download cut short by a failed request goes on at the next sync.
+func (s *Store) Sync(ctx context.Context, userID string, now time.Time, fetch FetchFunc) (requests int, err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if userID != s.userID {
-		s.userID, s.workouts, s.cut = userID, nil, nil // another account's history is of no use
+	if userID != s.userID { // another account's history is of no use
+		s.userID, s.workouts, s.cut = userID, nil, nil
+		s.state.ResyncedTotal, s.state.Recheck = -1, false
 	}
-	if len(s.workouts) == 0 || s.cut != nil {
-		ws, total, n, err := s.downloadAll(ctx, fetch)
-		if err != nil {
-			return n, err
+	p := &pages{fetch: fetch, now: now}
+	err = s.sync(ctx, p, now)
+	s.noteImplausible(p.implausible)
+	return p.requests, err
+}
+
+func (s *Store) sync(ctx context.Context, p *pages, now time.Time) error {
+	if s.cut != nil || len(s.workouts) == 0 || s.state.Recheck {
+		err := s.downloadAll(ctx, p, now)
+		if !errors.Is(err, errBudgetSpent) || len(s.workouts) == 0 {
+			return err
 		}
-		s.workouts, s.resyncedAt = ws, total
-		s.save()
-		return n, nil
+		// No full download today: the history there is still the best there is.
 	}
 	known := make(map[string]bool, len(s.workouts))
 	for _, w := range s.workouts {
@@ -135,84 +146,110 @@ func (s *Store) Sync(ctx context.Context, userID string, fetch FetchFunc) (reque
 			known[w.ID] = true
 		}
 	}
-	fresh, total, n, err := download(ctx, fetch, known, 0)
-	requests += n
-	if err != nil {
-		return requests, err
+	d := newDownload()
+	if err := p.read(ctx, d, known); err != nil {
+		return err
 	}
-	merged := merge(fresh, s.workouts)
-	if total >= 0 && total != len(merged) && total != s.resyncedAt {
-		merged, _, n, err = s.downloadAll(ctx, fetch)
-		requests += n
-		if err != nil {
-			return requests, err
-		}
-		s.resyncedAt = total
-	}
-	s.workouts = merged
+	s.workouts = merge(d.workouts, s.workouts)
 	s.save()
-	return requests, nil
+	why := s.disagreement(d)
+	if why == "" {
+		return nil
+	}
+	if err := s.downloadAll(ctx, p, now); !errors.Is(err, errBudgetSpent) {
+		return err
+	}
+	s.note("budget", func() {
+		level.Warn(s.logger).Log("msg", "the workout history disagrees with Peloton, and the full downloads of the day are spent; the history stays as it is until one is allowed", "why", why)
+	})
+	return nil
 }
 
-// downloadAll downloads the whole history, going on from a download cut short if there is one;
-// if this one is cut short too, what it fetched is kept for the next.
-func (s *Store) downloadAll(ctx context.Context, fetch FetchFunc) ([]Workout, int, int, error) {
-	var before []Workout
-	from := 0
-	if s.cut != nil {
-		before, from = s.cut.workouts, s.cut.pages
+// disagreement says how the history, just merged with the pages of d, disagrees with what
+// Peloton said on them ("" when it does not).
+func (s *Store) disagreement(d *download) string {
+	if d.total >= 0 && d.total != len(s.workouts) && d.total != s.state.ResyncedTotal {
+		return fmt.Sprintf("Peloton counts %d workouts, the history %d", d.total, len(s.workouts))
 	}
-	fresh, total, n, err := download(ctx, fetch, nil, from)
-	fresh = append(before, fresh...)
-	if err != nil {
-		s.cut = &cutDownload{workouts: fresh, pages: from + n}
-		return nil, 0, n, err
+	for i, id := range d.first {
+		if i >= len(s.workouts) || s.workouts[i].ID != id {
+			return fmt.Sprintf("Peloton's newest page lists workout %d differently", i+1)
+		}
+	}
+	return ""
+}
+
+var errBudgetSpent = errors.New("no full download allowed yet")
+
+// downloadAll downloads the whole history, going on from a download cut short if there is
+// one; if this one is cut short by a failed request, what it read is kept for the next.
+func (s *Store) downloadAll(ctx context.Context, p *pages, now time.Time) error {
+	if s.cut == nil {
+		if err := s.spendFullDownload(now); err != nil {
+			return err
+		}
+		s.cut = newDownload()
+	}
+	d := s.cut
+	if err := p.read(ctx, d, nil); err != nil {
+		if errors.Is(err, errPaging) {
+			s.cut = nil // what it read is suspect: the next download starts afresh
+		}
+		return err
 	}
 	s.cut = nil
-	return merge(fresh, nil), total, n, nil
+	s.workouts = d.workouts
+	s.state.Recheck = d.totalChanged
+	s.state.ResyncedTotal = -1
+	if !d.totalChanged {
+		s.state.ResyncedTotal = d.total
+	}
+	delete(s.noted, "budget")
+	s.save()
+	return nil
 }
 
-// download reads pages newest first, from page from on, until it meets a known completed
-// workout or the end. It returns the new workouts, Peloton's total (-1 when not given) and the
-// pages read; on error, the workouts of the pages read before it.
-func download(ctx context.Context, fetch FetchFunc, known map[string]bool, from int) ([]Workout, int, int, error) {
-	var fresh []Workout
-	total := -1
-	for page := from; page < maxPages; page++ {
-		p, err := fetch(ctx, page, PageSize)
-		if err != nil {
-			return fresh, 0, page - from, fmt.Errorf("workouts page %d: %w", page, err)
-		}
-		if p.Total.Valid {
-			total = int(p.Total.Value)
-		}
-		for _, cw := range p.Data {
-			w, ok := convert(cw)
-			if !ok {
-				continue
-			}
-			if known[w.ID] {
-				return fresh, total, page + 1 - from, nil
-			}
-			fresh = append(fresh, w)
-		}
-		if !hasNext(p, page) {
-			return fresh, total, page + 1 - from, nil
+// spendFullDownload takes one full download of the day's budget, and saves at once: a restart
+// must not give the budget back.
+func (s *Store) spendFullDownload(now time.Time) error {
+	dayAgo := now.Add(-24 * time.Hour).Unix()
+	recent := s.state.FullDownloads[:0]
+	for _, t := range s.state.FullDownloads {
+		if t > dayAgo && t <= now.Unix() {
+			recent = append(recent, t)
 		}
 	}
-	return nil, 0, maxPages - from, fmt.Errorf("workouts: more than %d pages", maxPages)
+	s.state.FullDownloads = recent
+	if len(recent) >= maxFullDownloadsPerDay {
+		next := time.Unix(recent[0], 0).Add(24 * time.Hour).UTC()
+		return fmt.Errorf("the workout history needs a full download, but %d were started in the last 24 hours; the next may start at %s: %w",
+			len(recent), next.Format(time.RFC3339), errBudgetSpent)
+	}
+	s.state.FullDownloads = append(s.state.FullDownloads, now.Unix())
+	s.save()
+	return nil
 }
 
-func hasNext(p *client.WorkoutPage, page int) bool {
-	switch {
-	case len(p.Data) == 0:
-		return false
-	case p.ShowNext != nil:
-		return *p.ShowNext
-	case p.PageCount.Valid:
-		return page+1 < int(p.PageCount.Value)
+// noteImplausible logs, once per workout, those whose times were not plausible.
+func (s *Store) noteImplausible(ids []string) {
+	var fresh []string
+	for _, id := range ids {
+		if !s.noted["implausible "+id] {
+			s.noted["implausible "+id] = true
+			fresh = append(fresh, id)
+		}
 	}
-	return len(p.Data) == PageSize
+	if len(fresh) > 0 {
+		level.Warn(s.logger).Log("msg", "workouts with implausible times (before 2012, in the future, or ending before they start) are kept out of the metrics", "count", len(fresh), "first_id", fresh[0])
+	}
+}
+
+// note runs logOnce once for key, until key is deleted from s.noted.
+func (s *Store) note(key string, logOnce func()) {
+	if !s.noted[key] {
+		s.noted[key] = true
+		logOnce()
+	}
 }
 
 // merge puts fresh (newest first) before the kept workouts it does not replace.
@@ -228,34 +265,16 @@ func merge(fresh, kept []Workout) []Workout {
 	return out
 }
 
-// convert keeps a workout as Peloton described it. One without an id cannot be kept (nor told
-// apart from others); one lacking a discipline or start is kept but not counted (Summarize).
-func convert(cw client.Workout) (Workout, bool) {
-	w := Workout{
-		ID:         string(cw.ID),
-		Status:     string(cw.Status),
-		Discipline: string(cw.FitnessDiscipline),
-		Timezone:   string(cw.Timezone),
-		Work:       cw.TotalWork.Value,
-		HasWork:    cw.TotalWork.Valid,
-	}
-	if w.ID == "" {
-		return Workout{}, false
-	}
-	w.Start = int64(cw.StartTime.Value)
-	if cw.EndTime.Valid && w.Status != statusActive {
-		w.End = int64(cw.EndTime.Value)
-	}
-	return w, true
-}
-
 func (s *Store) save() {
 	if s.path == "" {
 		return
 	}
-	b, err := json.Marshal(file{Version: fileVersion, UserID: s.userID, Workouts: s.workouts})
+	b, err := json.Marshal(file{Version: fileVersion, UserID: s.userID, Workouts: s.workouts, Sync: s.state})
 	if err == nil {
-		err = atomicfile.Write(s.path, b)
+		err = atomicfile.Write(s.path, b, s.ours)
+	}
+	if err == nil {
+		s.ours = true
 	}
 	if err != nil && !s.failing {
 		level.Warn(s.logger).Log("msg", "cannot save the workout history; a restart will download it again", "path", s.path, "err", err)

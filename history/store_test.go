@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -12,6 +14,8 @@ import (
 
 	"github.com/peloton-exporter/peloton_exporter/client"
 	"github.com/peloton-exporter/peloton_exporter/history"
+	"github.com/peloton-exporter/peloton_exporter/internal/syncbuf"
+	"github.com/peloton-exporter/peloton_exporter/internal/testkit"
 	"github.com/peloton-exporter/peloton_exporter/simulator"
 )
 
@@ -44,7 +48,7 @@ func (e *env) sync(t *testing.T, s *history.Store) int {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	before := e.sim.Requests(simulator.EndpointWorkouts)
-	n, err := s.Sync(ctx, e.sim.UserID(), e.client.Workouts)
+	n, err := s.Sync(ctx, e.sim.UserID(), time.Now(), e.client.Workouts)
 	if err != nil {
 		t.Fatalf("sync: %v", err)
 	}
@@ -122,7 +126,7 @@ func TestAnotherAccountsHistoryIsDiscarded(t *testing.T) {
 	e := newEnv(t, simulator.Config{Workouts: 150})
 	s := history.Open(e.path, log.NewNopLogger())
 	ctx := context.Background()
-	if _, err := s.Sync(ctx, "someone-else", e.client.Workouts); err != nil {
+	if _, err := s.Sync(ctx, "someone-else", time.Now(), e.client.Workouts); err != nil {
 		t.Fatal(err)
 	}
 	if n := e.sync(t, s); n != 2 {
@@ -136,7 +140,7 @@ func TestFailedSyncChangesNothing(t *testing.T) {
 	e.sync(t, s)
 	e.sim.AddWorkout(simulator.Workout{})
 	e.sim.InjectFault(simulator.EndpointWorkouts, simulator.Fault{Status: 200, Body: `{"data": "not a list"}`, Times: 1})
-	if _, err := s.Sync(context.Background(), e.sim.UserID(), e.client.Workouts); err == nil {
+	if _, err := s.Sync(context.Background(), e.sim.UserID(), time.Now(), e.client.Workouts); err == nil {
 		t.Fatal("a malformed page was accepted")
 	}
 	if len(s.Workouts()) != 150 {
@@ -148,13 +152,15 @@ func TestFailedSyncChangesNothing(t *testing.T) {
 	}
 }
 
-// pagedFetch serves ws, newest first, as Peloton pages them, and counts the requests.
-func pagedFetch(ws []client.Workout, requests *int) history.FetchFunc {
+// pagedFetch serves *ws (as it is at each request), newest first, as Peloton pages it, and
+// counts the requests.
+func pagedFetch(ws *[]client.Workout, requests *int) history.FetchFunc {
 	return func(_ context.Context, page, limit int) (*client.WorkoutPage, error) {
 		*requests++
-		lo, hi := min(page*limit, len(ws)), min((page+1)*limit, len(ws))
-		next := hi < len(ws)
-		return &client.WorkoutPage{Data: ws[lo:hi], Total: client.Number{Value: float64(len(ws)), Valid: true}, ShowNext: &next}, nil
+		all := *ws
+		lo, hi := min(page*limit, len(all)), min((page+1)*limit, len(all))
+		next := hi < len(all)
+		return &client.WorkoutPage{Data: all[lo:hi], Total: client.Number{Value: float64(len(all)), Valid: true}, ShowNext: &next}, nil
 	}
 }
 
@@ -180,7 +186,7 @@ func TestOddWorkoutsDoNotForceFullDownloads(t *testing.T) {
 	sync := func() int {
 		t.Helper()
 		requests := 0
-		if _, err := s.Sync(context.Background(), "member", pagedFetch(ws, &requests)); err != nil {
+		if _, err := s.Sync(context.Background(), "member", time.Now(), pagedFetch(&ws, &requests)); err != nil {
 			t.Fatal(err)
 		}
 		return requests
@@ -216,7 +222,7 @@ func TestCutDownloadGoesOnWhereItStopped(t *testing.T) {
 	s := history.Open(e.path, log.NewNopLogger())
 	e.sim.InjectFault(simulator.EndpointWorkouts, simulator.Fault{Times: 2}) // pages 0 and 1 pass
 	e.sim.InjectFault(simulator.EndpointWorkouts, simulator.Fault{Status: 504, Body: `{"message":"Gateway Timeout"}`, Times: 1})
-	if _, err := s.Sync(context.Background(), e.sim.UserID(), e.client.Workouts); err == nil {
+	if _, err := s.Sync(context.Background(), e.sim.UserID(), time.Now(), e.client.Workouts); err == nil {
 		t.Fatal("the failing page was not reported")
 	}
 	if n := len(s.Workouts()); n != 0 {
@@ -235,5 +241,212 @@ func TestCutDownloadGoesOnWhereItStopped(t *testing.T) {
 	}
 	if n := e.sync(t, s); n != 1 {
 		t.Errorf("the next sync took %d requests, want 1", n)
+	}
+}
+
+// Issue 14, 9: the history file follows the state file's rules: a symlink to another file is
+// neither chmod-ed nor overwritten, a symlink to a history is written through.
+func TestHistoryFileSymlinks(t *testing.T) {
+	e := newEnv(t, simulator.Config{Workouts: 20})
+	other := filepath.Join(t.TempDir(), "notes.txt")
+	if err := os.WriteFile(other, []byte("not a history"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(other, 0o644)
+	if err := os.Symlink(other, e.path); err != nil {
+		t.Fatal(err)
+	}
+	e.sync(t, history.Open(e.path, log.NewNopLogger()))
+	if fi, _ := os.Stat(other); fi.Mode().Perm() != 0o644 || testkit.ReadFile(t, other) != "not a history" {
+		t.Errorf("the other file was changed: mode %v, content %.50q", fi.Mode().Perm(), testkit.ReadFile(t, other))
+	}
+
+	real := filepath.Join(t.TempDir(), "history.json")
+	e.sync(t, history.Open(real, log.NewNopLogger()))
+	os.Chmod(real, 0o644)
+	link := filepath.Join(t.TempDir(), "history.json")
+	if err := os.Symlink(real, link); err != nil {
+		t.Fatal(err)
+	}
+	s := history.Open(link, log.NewNopLogger())
+	if fi, _ := os.Stat(real); fi.Mode().Perm() != 0o600 {
+		t.Errorf("a world-readable history was not tightened: %v", fi.Mode().Perm())
+	}
+	e.sim.AddWorkout(simulator.Workout{})
+	e.sync(t, s)
+	if fi, err := os.Lstat(link); err != nil || fi.Mode()&os.ModeSymlink == 0 {
+		t.Errorf("the symlink was replaced (%v)", err)
+	}
+	if n := len(history.Open(real, log.NewNopLogger()).Workouts()); n != 21 {
+		t.Errorf("the linked history holds %d workouts, want 21", n)
+	}
+}
+
+// cycling is n completed 30-minute rides, newest first, one a day before now.
+func cycling(n int, now time.Time) []client.Workout {
+	var ws []client.Workout
+	for i := range n {
+		start := now.Add(-time.Duration(i+1) * 24 * time.Hour).Unix()
+		ws = append(ws, client.Workout{
+			ID:                client.Text(fmt.Sprintf("w%04d", i)),
+			StartTime:         client.Number{Value: float64(start), Valid: true},
+			EndTime:           client.Number{Value: float64(start + 1800), Valid: true},
+			Status:            "COMPLETE",
+			FitnessDiscipline: "cycling",
+		})
+	}
+	return ws
+}
+
+func ids[W client.Workout | history.Workout](ws []W) []string {
+	var out []string
+	for _, w := range ws {
+		switch w := any(w).(type) {
+		case client.Workout:
+			out = append(out, string(w.ID))
+		case history.Workout:
+			out = append(out, w.ID)
+		}
+	}
+	return out
+}
+
+// Issue 14, 6: a Peloton that ignores page and always says there is more made one sync send
+// 1,000 identical requests, and then no sync sent any. A repeated page stops the sync at once,
+// and the next one, against a recovered Peloton, downloads the history.
+func TestRepeatingPagesStopAtOnceAndDoNotStick(t *testing.T) {
+	e := newEnv(t, simulator.Config{Workouts: 250})
+	s := history.Open(e.path, log.NewNopLogger())
+	yes := true
+	ignoresPage := func(ctx context.Context, _, limit int) (*client.WorkoutPage, error) {
+		p, err := e.client.Workouts(ctx, 0, limit)
+		if p != nil {
+			p.ShowNext = &yes
+		}
+		return p, err
+	}
+	n, err := s.Sync(context.Background(), e.sim.UserID(), time.Now(), ignoresPage)
+	if err == nil || !strings.Contains(err.Error(), "earlier pages") {
+		t.Errorf("sync against a Peloton repeating its first page: %v, want an error saying so", err)
+	}
+	if n > 2 {
+		t.Errorf("%d requests before the repetition was noticed, want 2", n)
+	}
+	if n := e.sync(t, s); n != 3 {
+		t.Errorf("the sync after Peloton recovered took %d requests, want the full download of 3", n)
+	}
+	if got := len(s.Workouts()); got != 250 {
+		t.Errorf("history holds %d workouts, want 250", got)
+	}
+}
+
+// Issue 14, 7: a workout deleted while the first sync pages through the history shifts the
+// later pages: one workout is never seen, the deleted one is kept, and the counts agree. The
+// total changed between pages, so the next sync downloads the history again.
+func TestAWorkoutDeletedDuringTheFirstSyncIsRepaired(t *testing.T) {
+	now := time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)
+	ws := cycling(450, now)
+	requests := 0
+	inner := pagedFetch(&ws, &requests)
+	deleted := false
+	fetch := func(ctx context.Context, page, limit int) (*client.WorkoutPage, error) {
+		if page == 2 && !deleted {
+			ws, deleted = slices.Delete(ws, 10, 11), true // deleted on Peloton after page 0 was read
+		}
+		return inner(ctx, page, limit)
+	}
+	s := history.Open("", log.NewNopLogger())
+	for i := range 2 {
+		if _, err := s.Sync(context.Background(), "member", now.Add(time.Duration(i)*5*time.Minute), fetch); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got, want := ids(s.Workouts()), ids(ws); !slices.Equal(got, want) {
+		t.Errorf("after two syncs the history holds %d workouts, Peloton %d; differences: %v", len(got), len(want), symmetricDifference(got, want))
+	}
+}
+
+func symmetricDifference(a, b []string) []string {
+	in := map[string]int{}
+	for _, x := range a {
+		in[x]++
+	}
+	for _, x := range b {
+		in[x]--
+	}
+	var out []string
+	for x, n := range in {
+		if n != 0 {
+			out = append(out, x)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// Issue 14, 7: a total that alternates between two values forced a full download every other
+// refresh. Full downloads are bounded per day, also across restarts (a restart loop must not
+// multiply them), and the history keeps being served meanwhile.
+func TestFullDownloadsAreBoundedPerDayAcrossRestarts(t *testing.T) {
+	now := time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)
+	ws := cycling(250, now)
+	calls := 0
+	fetch := func(_ context.Context, page, limit int) (*client.WorkoutPage, error) {
+		calls++
+		lo, hi := min(page*limit, len(ws)), min((page+1)*limit, len(ws))
+		next := hi < len(ws)
+		total := 250 + calls%2 // Peloton cannot make up its mind
+		return &client.WorkoutPage{Data: ws[lo:hi], Total: client.Number{Value: float64(total), Valid: true}, ShowNext: &next}, nil
+	}
+	path := filepath.Join(t.TempDir(), "history.json")
+	full := 0
+	for i := range 12 * 24 { // a day of refreshes every 5 minutes, a restart before each
+		s := history.Open(path, log.NewNopLogger())
+		n, err := s.Sync(context.Background(), "member", now.Add(time.Duration(i)*5*time.Minute), fetch)
+		if err != nil {
+			t.Fatalf("sync %d: %v", i, err)
+		}
+		if n > 1 {
+			full++
+		}
+		if len(s.Workouts()) != 250 {
+			t.Fatalf("sync %d: %d workouts served", i, len(s.Workouts()))
+		}
+	}
+	if full > 3 {
+		t.Errorf("%d full downloads in a day, want at most 3", full)
+	}
+}
+
+// Issue 14, 8: times Peloton cannot mean (before it existed, far in the future, an end before
+// the start, values that overflow a duration) are kept out of every signal, logged once, and
+// do not make later syncs download anything more.
+func TestImplausibleTimesAreKeptOutOfTheSignals(t *testing.T) {
+	now := time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)
+	ws := cycling(5, now)
+	odd := []client.Workout{
+		{ID: "overflow", StartTime: client.Number{Value: -9.2e18, Valid: true}, EndTime: client.Number{Value: 9.2e18, Valid: true}, Status: "COMPLETE", FitnessDiscipline: "cycling"},
+		{ID: "future", StartTime: client.Number{Value: float64(now.AddDate(0, 0, 400).Unix()), Valid: true}, EndTime: client.Number{Value: float64(now.AddDate(0, 0, 400).Unix() + 600), Valid: true}, Status: "COMPLETE", FitnessDiscipline: "cycling"},
+		{ID: "backwards", StartTime: client.Number{Value: float64(now.Add(-time.Hour).Unix()), Valid: true}, EndTime: client.Number{Value: float64(now.Add(-2 * time.Hour).Unix()), Valid: true}, Status: "COMPLETE", FitnessDiscipline: "cycling"},
+		{ID: "1970", StartTime: client.Number{Value: 600, Valid: true}, EndTime: client.Number{Value: 1200, Valid: true}, Status: "COMPLETE", FitnessDiscipline: "cycling"},
+	}
+	ws = append(odd, ws...)
+	var logs syncbuf.Buffer
+	s := history.Open("", log.NewLogfmtLogger(&logs))
+	for range 2 {
+		requests := 0
+		if _, err := s.Sync(context.Background(), "member", now, pagedFetch(&ws, &requests)); err != nil {
+			t.Fatal(err)
+		}
+		if requests != 1 {
+			t.Errorf("a sync took %d requests, want 1", requests)
+		}
+	}
+	c := history.Summarize(s.Workouts(), now, time.UTC, time.Monday).Disciplines["cycling"]
+	if c.Count != 5 || c.DurationSeconds != 5*1800 || c.LastEnd.After(now) {
+		t.Errorf("cycling = %+v; want the 5 plausible rides only, none ending in the future", c)
+	}
+	if n := strings.Count(logs.String(), "implausible times"); n != 1 {
+		t.Errorf("%d log lines about implausible times, want 1:\n%s", n, logs.String())
 	}
 }

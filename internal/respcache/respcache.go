@@ -1,10 +1,19 @@
-// Package respcache replays a handler's recent answer instead of computing it again.
+// Package respcache serves promhttp's answers again instead of computing them again.
 //
 // The exporter's data changes once per refresh (minutes), yet every scrape would gather,
 // encode and gzip it anew: with several Prometheus servers or a dashboard hammering /metrics
 // that is most of the cost of a scrape. The cache keeps the complete answer (status, headers,
-// possibly compressed body) per request shape, so content negotiation and compression stay
-// exactly what the wrapped handler (promhttp) does.
+// possibly compressed body) per request shape.
+//
+// A cached answer must never reach a request that would have got a different one, or one
+// scraper could poison what every other scraper (Prometheus included) receives. So the cache
+// owns the promhttp handler it wraps, and:
+//   - keys an answer on the format and the compression negotiated from the request, with the
+//     formats and compressions that handler offers;
+//   - hands that handler a canonical request holding only the negotiated compression, so the
+//     answer depends on nothing but the key, however a client spells its headers;
+//   - does not cache a request with a query string (promhttp filters on name[]) or a method
+//     other than GET and HEAD: those are passed through as they are.
 package respcache
 
 import (
@@ -12,25 +21,35 @@ import (
 	"net/http"
 	"sync"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/prometheus/common/expfmt"
 )
 
-// maxEntries bounds the cache whatever headers clients send; Prometheus sends the same ones
-// on every scrape, so a handful of shapes is all that is ever needed.
-const maxEntries = 16
+// maxEntries bounds the cache whatever headers clients send; negotiation leaves only a
+// handful of shapes (formats × escaping schemes × compressions), so it is never reached by
+// well-behaved clients.
+const maxEntries = 32
 
-// Handler serves cached answers of next.
+// Handler serves cached answers of a promhttp handler.
 type Handler struct {
-	next       http.Handler
-	generation func() uint64 // changes whenever the underlying data changes
-	maxAge     time.Duration // bounds the age of what is not in generation (runtime metrics)
-	now        func() time.Time
+	next         http.Handler
+	formats      []expfmt.Format
+	compressions []string
+	generation   func() uint64 // changes whenever the underlying data changes
+	maxAge       time.Duration // bounds the age of what is not in generation (runtime metrics)
+	now          func() time.Time
 
 	mu      sync.Mutex
 	entries map[key]*entry
 }
 
 // key is the shape of a request, as far as it can change the answer.
-type key struct{ accept, encoding string }
+type key struct {
+	format   expfmt.Format // what expfmt.NegotiateAccept chose, escaping scheme included
+	encoding string        // the negotiated compression
+}
 
 type entry struct {
 	once       sync.Once // one computation, shared by the requests that wait for it
@@ -41,13 +60,43 @@ type entry struct {
 	body       []byte
 }
 
-// New caches next's answers until generation changes or maxAge passes.
-func New(next http.Handler, generation func() uint64, maxAge time.Duration) *Handler {
-	return &Handler{next: next, generation: generation, maxAge: maxAge, now: time.Now, entries: map[key]*entry{}}
+// New serves promhttp.HandlerFor(g, opts), caching its answers until generation changes or
+// maxAge passes. opts.AcceptedFormats and opts.OfferedCompressions default as in promhttp,
+// except that the compressions are fixed to identity and gzip when not given, so that the
+// cache and the handler never disagree about what is offered.
+func New(g prometheus.Gatherer, opts promhttp.HandlerOpts, generation func() uint64, maxAge time.Duration) *Handler {
+	if len(opts.AcceptedFormats) == 0 {
+		opts.AcceptedFormats = expfmt.DefaultAcceptedFormats()
+		if opts.EnableOpenMetrics {
+			opts.AcceptedFormats = expfmt.DefaultOpenMetricsAcceptedFormats()
+		}
+	}
+	if len(opts.OfferedCompressions) == 0 {
+		opts.OfferedCompressions = []promhttp.Compression{promhttp.Identity, promhttp.Gzip}
+	}
+	var compressions []string
+	if !opts.DisableCompression {
+		for _, c := range opts.OfferedCompressions {
+			compressions = append(compressions, string(c))
+		}
+	}
+	return &Handler{
+		next:         promhttp.HandlerFor(g, opts),
+		formats:      opts.AcceptedFormats,
+		compressions: compressions,
+		generation:   generation,
+		maxAge:       maxAge,
+		now:          time.Now,
+		entries:      map[key]*entry{},
+	}
 }
 
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	k := key{r.Header.Get("Accept"), r.Header.Get("Accept-Encoding")}
+	if (r.Method != http.MethodGet && r.Method != http.MethodHead) || (r.URL != nil && r.URL.RawQuery != "") {
+		h.next.ServeHTTP(w, r)
+		return
+	}
+	k := key{format: expfmt.NegotiateAccept(r.Header, h.formats...), encoding: h.negotiateEncoding(r.Header)}
 	gen := h.generation()
 	h.mu.Lock()
 	e := h.entries[k]
@@ -62,7 +111,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 	e.once.Do(func() {
 		rec := &recorder{header: http.Header{}, status: http.StatusOK}
-		h.next.ServeHTTP(rec, r)
+		h.next.ServeHTTP(rec, h.canonical(r, k))
 		e.status, e.header, e.body = rec.status, rec.header, rec.body.Bytes()
 	})
 	if e.status != http.StatusOK {
@@ -77,6 +126,41 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	w.WriteHeader(e.status)
 	_, _ = w.Write(e.body)
+}
+
+// canonical is r reduced to what the key says: its Accept header (whose negotiation is
+// expfmt's own, so it gives k.format again) and the negotiated compression alone, so that
+// promhttp cannot answer two requests of one key differently, and never meets an
+// Accept-Encoding it would refuse (a client's mistake it would log as its own error).
+func (h *Handler) canonical(r *http.Request, k key) *http.Request {
+	c := r.Clone(r.Context())
+	c.Header = http.Header{}
+	if accept := r.Header.Get("Accept"); accept != "" {
+		c.Header.Set("Accept", accept)
+	}
+	c.Header.Set("Accept-Encoding", k.encoding)
+	return c
+}
+
+// negotiateEncoding picks the compression as promhttp does (its internal copy of
+// golang/gddo's httputil.NegotiateContentEncoding): over every Accept-Encoding line, the first
+// offer with the highest quality, "*" matching any. Where promhttp would find nothing
+// acceptable (every match at q=0) and fall back to identity after logging an error, this
+// chooses identity directly. FuzzNegotiation checks the agreement against promhttp itself.
+func (h *Handler) negotiateEncoding(header http.Header) string {
+	best, bestQ := "identity", -1.0
+	specs := parseAcceptEncoding(header)
+	for _, offer := range h.compressions {
+		for _, s := range specs {
+			if s.q > bestQ && (s.value == "*" || s.value == offer) {
+				best, bestQ = offer, s.q
+			}
+		}
+	}
+	if bestQ == 0 {
+		return "identity"
+	}
+	return best
 }
 
 // recorder is the minimal ResponseWriter that keeps an answer.

@@ -1,0 +1,61 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/go-kit/log"
+)
+
+// timeouts bound what a connection may hold of the server.
+type timeouts struct {
+	readHeader time.Duration // a client that is slow to send its request
+	idle       time.Duration // a keep-alive connection between requests
+	write      time.Duration // from the end of the request header to the end of the answer
+}
+
+// writeSlack is what the write deadline leaves, beyond the longest wait for a refresh, to
+// gather, encode and send the answer to a slow link.
+const writeSlack = 30 * time.Second
+
+// serverTimeouts derives the server's timeouts from the longest legitimate scrape: one that
+// waits for a refresh until it gives up (refresh), then receives the answer. Prometheus caps a
+// scrape timeout at its scrape interval, and the exporter at the refresh timeout, whatever
+// X-Prometheus-Scrape-Timeout-Seconds says. A keep-alive connection may idle for two
+// minutes: longer than the usual 1m scrape interval, so that Prometheus keeps reusing it.
+func serverTimeouts(refresh time.Duration) timeouts {
+	return timeouts{readHeader: 10 * time.Second, idle: 2 * time.Minute, write: refresh + writeSlack}
+}
+
+// newServer is the HTTP server of the exporter: bounded connections, and its own complaints
+// (TLS handshakes, accept errors such as too many open files) in the project's log format.
+func newServer(h http.Handler, logger log.Logger, t timeouts) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: t.readHeader,
+		IdleTimeout:       t.idle,
+		WriteTimeout:      t.write,
+		ErrorLog:          serverErrorLog(logger),
+	}
+}
+
+// validateTelemetryPath accepts a literal absolute URL path: http.ServeMux would panic on an
+// empty or malformed pattern, and treat "metrics" as a host name or {x} as a wildcard.
+func validateTelemetryPath(p string) (err error) {
+	switch {
+	case !strings.HasPrefix(p, "/"):
+		return fmt.Errorf("%q is not an absolute path such as /metrics", p)
+	case strings.ContainsAny(p, "{}?# \t\r\n\\"):
+		return fmt.Errorf("%q: a path may not contain braces, '?', '#', '\\' or spaces", p)
+	}
+	defer func() { // whatever else ServeMux refuses, as an error rather than a panic later
+		if r := recover(); r != nil {
+			err = errors.New(fmt.Sprint(r))
+		}
+	}()
+	http.NewServeMux().Handle(p, http.NotFoundHandler())
+	return nil
+}
