@@ -489,3 +489,19 @@ func TestHistorySignals(t *testing.T) {
 		t.Error("yoga output missing: the history reports total_work 0 for it, which is a known value")
 	}
 }
+
+// Each source says when it was last read: a profile that keeps failing must not make the
+// overview's and the history's data look old (the alerts gate on their own source's age).
+func TestEachSourceSaysWhenItWasLastRead(t *testing.T) {
+	e := newEnv(t)
+	e.refresh(t)
+	first := float64(e.clock.Now().Unix())
+	e.sim.InjectFault(simulator.EndpointMe, simulator.Fault{Status: 200, Body: `{"id":"` + e.sim.UserID() + `","workout_counts":{"workouts":"many"}}`})
+	e.clock.Advance(6 * time.Minute)
+	e.refresh(t)
+	now := float64(e.clock.Now().Unix())
+	expectSample(t, e.exp, "peloton_source_last_success_timestamp_seconds", map[string]string{"source": "me"}, first)
+	expectSample(t, e.exp, "peloton_source_last_success_timestamp_seconds", map[string]string{"source": "overview"}, now)
+	expectSample(t, e.exp, "peloton_source_last_success_timestamp_seconds", map[string]string{"source": "workouts"}, now)
+	expectSample(t, e.exp, "peloton_last_refresh_success_timestamp_seconds", nil, first)
+}

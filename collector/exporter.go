@@ -59,6 +59,7 @@ type Exporter struct {
 type snapshot struct {
 	data        []prometheus.Metric
 	sourceUp    map[string]bool
+	sourceLast  map[string]time.Time // when each source was last read, for alerts gated on it
 	attempted   bool
 	up          bool
 	failures    int // consecutive failed refreshes
@@ -169,6 +170,15 @@ func (e *Exporter) refresh(done chan struct{}) {
 	s := &e.snap
 	s.attempted, s.attemptEnd, s.duration = true, end, end.Sub(start)
 	s.data, s.sourceUp, s.up = res.metrics, res.sourceUp, res.err == nil
+	last := make(map[string]time.Time, len(sourceNames))
+	for _, name := range sourceNames {
+		if res.sourceUp[name] {
+			last[name] = end
+		} else if t, ok := s.sourceLast[name]; ok {
+			last[name] = t
+		}
+	}
+	s.sourceLast = last // a new map: Collect reads the old one without the lock
 	if res.err != nil {
 		s.failures++
 		if msg := res.err.Error(); msg != s.lastErr {
@@ -220,6 +230,9 @@ func (e *Exporter) Collect(ch chan<- prometheus.Metric) {
 				v = 1
 			}
 			ch <- prometheus.MustNewConstMetric(d.sourceUp, prometheus.GaugeValue, v, name)
+			if t, ok := s.sourceLast[name]; ok {
+				ch <- prometheus.MustNewConstMetric(d.sourceLastSuccess, prometheus.GaugeValue, unixSeconds(t), name)
+			}
 		}
 	}
 	if !s.lastSuccess.IsZero() {

@@ -10,15 +10,15 @@ const namespace = "peloton"
 
 // descs holds every descriptor the exporter can emit, built once.
 type descs struct {
-	workouts, prOutput, prTime                 *prometheus.Desc
-	weeklyStreak, weeklyBest, weeklyStart      *prometheus.Desc
-	weeklyDerived                              *prometheus.Desc
-	dailyStreak, dailyStart                    *prometheus.Desc
-	achievements                               *prometheus.Desc
-	lastWorkout, weekWorkouts, weekEnd         *prometheus.Desc
-	inProgress, output, duration               *prometheus.Desc
-	up, sourceUp, lastSuccess, refreshDuration *prometheus.Desc
-	apiRequests, tokenExpiry                   *prometheus.Desc
+	workouts, prOutput, prTime                                    *prometheus.Desc
+	weeklyStreak, weeklyBest, weeklyStart                         *prometheus.Desc
+	weeklyDerived                                                 *prometheus.Desc
+	dailyStreak, dailyStart                                       *prometheus.Desc
+	achievements                                                  *prometheus.Desc
+	lastWorkout, weekWorkouts, weekEnd                            *prometheus.Desc
+	inProgress, output, duration                                  *prometheus.Desc
+	up, sourceUp, sourceLastSuccess, lastSuccess, refreshDuration *prometheus.Desc
+	apiRequests, tokenExpiry                                      *prometheus.Desc
 }
 
 func newDescs(cached string) *descs {
@@ -47,12 +47,13 @@ func newDescs(cached string) *descs {
 		output:       d("output_joules", "Total output of all completed workouts of each discipline, in joules. "+hist, "discipline"),
 		duration:     d("workout_duration_seconds", "Total time of all completed workouts of each discipline. "+hist, "discipline"),
 
-		up:              d("up", "1 if the most recent refresh read every source from Peloton, else 0 (the last good data is still served)."),
-		sourceUp:        d("source_up", "1 if the most recent refresh could read this source (overview, me, workouts), else 0.", "source"),
-		lastSuccess:     d("last_refresh_success_timestamp_seconds", "When data was last fetched from Peloton successfully, in Unix seconds."),
-		refreshDuration: d("refresh_duration_seconds", "How long the most recent refresh from Peloton took."),
-		apiRequests:     d("api_requests_total", "Requests sent to Peloton, by endpoint and answer code (HTTP status, or error when none came).", "endpoint", "code"),
-		tokenExpiry:     d("auth_token_expiry_timestamp_seconds", "Expiry of the Peloton access token in use, in Unix seconds."),
+		up:                d("up", "1 if the most recent refresh read every source from Peloton, else 0 (the last good data is still served)."),
+		sourceUp:          d("source_up", "1 if the most recent refresh could read this source (overview, me, workouts), else 0.", "source"),
+		sourceLastSuccess: d("source_last_success_timestamp_seconds", "When this source (overview, me, workouts) was last read from Peloton successfully, in Unix seconds.", "source"),
+		lastSuccess:       d("last_refresh_success_timestamp_seconds", "When data was last fetched from Peloton successfully, in Unix seconds."),
+		refreshDuration:   d("refresh_duration_seconds", "How long the most recent refresh from Peloton took."),
+		apiRequests:       d("api_requests_total", "Requests sent to Peloton, by endpoint and answer code (HTTP status, or error when none came).", "endpoint", "code"),
+		tokenExpiry:       d("auth_token_expiry_timestamp_seconds", "Expiry of the Peloton access token in use, in Unix seconds."),
 	}
 }
 
@@ -61,7 +62,7 @@ func (d *descs) all() []*prometheus.Desc {
 		d.workouts, d.prOutput, d.prTime, d.weeklyStreak, d.weeklyBest, d.weeklyStart, d.weeklyDerived,
 		d.dailyStreak, d.dailyStart, d.achievements,
 		d.lastWorkout, d.weekWorkouts, d.weekEnd, d.inProgress, d.output, d.duration,
-		d.up, d.sourceUp, d.lastSuccess, d.refreshDuration, d.apiRequests, d.tokenExpiry,
+		d.up, d.sourceUp, d.sourceLastSuccess, d.lastSuccess, d.refreshDuration, d.apiRequests, d.tokenExpiry,
 	}
 }
 

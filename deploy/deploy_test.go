@@ -60,6 +60,7 @@ var contractMetrics = []string{
 	"peloton_output_joules",
 	"peloton_workout_duration_seconds",
 	"peloton_source_up",
+	"peloton_source_last_success_timestamp_seconds", // the alerts gate on the age of their own source
 	// health
 	"peloton_up",
 	"peloton_last_refresh_success_timestamp_seconds",

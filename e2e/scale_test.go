@@ -46,6 +46,7 @@ var secondsConstants = []struct {
 	why    string
 }{
 	{"peloton_last_refresh_success_timestamp_seconds", true, "staleness: refreshes happen at the (shortened) cache TTL"},
+	{"peloton_source_last_success_timestamp_seconds", true, "staleness of a source: read at every (shortened) refresh"},
 	{"peloton_current_week_end_timestamp_seconds", false, "at-risk margin: the streak week ends on a real date"},
 	{"peloton_auth_token_expiry_timestamp_seconds", false, "token expiry warning: the simulator's tokens last 48 real hours"},
 }
@@ -423,6 +424,8 @@ func TestScaleRulesFailsLoudly(t *testing.T) {
             for: 10m is what this text says, and it stays
       - record: stale
         expr: time() - peloton_last_refresh_success_timestamp_seconds > 30 * 60
+      - record: source_stale
+        expr: time() - peloton_source_last_success_timestamp_seconds > 30 * 60
       - record: week
         expr: |
           peloton_current_week_end_timestamp_seconds - time() < 36 * 3600
