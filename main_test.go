@@ -477,3 +477,13 @@ func TestHostileScrapersCannotPoisonTheCacheOrTheLog(t *testing.T) {
 		t.Errorf("%d error lines after requests with bad Accept-Encoding values:\n%.3000s", n, e.Out.String())
 	}
 }
+
+// Issue 14, 12: the exporter listens on every interface by default but serves personal data;
+// the README says so beside TLS and basic auth, and shows the loopback-only form.
+func TestREADMEShowsTheLoopbackOnlyForm(t *testing.T) {
+	_, section, _ := strings.Cut(testkit.ReadFile(t, "README.md"), "\n### Who can reach it\n")
+	section, _, found := strings.Cut(section, "\n### TLS and basic auth\n")
+	if !found || !strings.Contains(section, "personal data") || !strings.Contains(section, "--web.listen-address=127.0.0.1:"+defaultPort) {
+		t.Errorf("the README lacks, just before its TLS section, the warning and the loopback-only form:\n%s", section)
+	}
+}

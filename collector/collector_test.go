@@ -102,9 +102,34 @@ func compareGolden(t *testing.T, exp prometheus.Collector, golden string) {
 	}
 }
 
+// fixtureEnv is an exporter reading a fileSource fed from testdata/: the golden tests run
+// in memory, without the simulated Peloton and its login.
+type fixtureEnv struct {
+	src   *fileSource
+	clock *simulator.Clock
+	exp   *collector.Exporter
+	logs  *syncbuf.Buffer
+}
+
+func newFixtureEnv(t *testing.T, overview string) *fixtureEnv {
+	t.Helper()
+	clock := simulator.NewClock(time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC))
+	src := newFileSource(fixture(t, "me.json"), fixture(t, overview), fixture(t, "workouts.json"))
+	logs := &syncbuf.Buffer{}
+	exp := collector.New(src, collector.Options{TTL: 5 * time.Minute, WeekStart: time.Monday, Logger: log.NewLogfmtLogger(logs), Now: clock.Now})
+	t.Cleanup(exp.Close)
+	return &fixtureEnv{src: src, clock: clock, exp: exp, logs: logs}
+}
+
+func (e *fixtureEnv) refresh(t *testing.T) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	e.exp.Refresh(ctx)
+}
+
 func TestFullOverview(t *testing.T) {
-	e := newEnv(t)
-	e.sim.SetOverviewJSON(fixture(t, "overview_full.json"))
+	e := newFixtureEnv(t, "overview_full.json")
 	e.refresh(t)
 	compareGolden(t, e.exp, "full.prom")
 	if !strings.Contains(e.logs.String(), "sec_per_500m") {
@@ -113,18 +138,17 @@ func TestFullOverview(t *testing.T) {
 }
 
 func TestPartialOverview(t *testing.T) {
-	e := newEnv(t)
-	e.sim.SetOverviewJSON(fixture(t, "overview_partial.json"))
+	e := newFixtureEnv(t, "overview_partial.json")
 	e.refresh(t)
 	compareGolden(t, e.exp, "partial.prom")
 }
 
 func TestFailedRefreshKeepsLastGoodData(t *testing.T) {
-	e := newEnv(t)
-	e.sim.SetOverviewJSON(fixture(t, "overview_full.json"))
+	e := newFixtureEnv(t, "overview_full.json")
 	e.refresh(t)
-	for _, ep := range []string{simulator.EndpointMe, simulator.EndpointOverview, simulator.EndpointWorkouts} {
-		e.sim.InjectFault(ep, simulator.Fault{Status: 502, Body: `{"message":"Bad Gateway"}`})
+	outage := &client.HTTPError{Endpoint: "overview", Status: 502, Message: "Bad Gateway"}
+	for _, ep := range []string{"me", "overview", "workouts"} {
+		e.src.set(ep, nil, outage)
 	}
 	for i := 0; i < 4; i++ {
 		e.clock.Advance(6 * time.Minute)
@@ -137,13 +161,15 @@ func TestFailedRefreshKeepsLastGoodData(t *testing.T) {
 	}
 
 	// A new cause is logged again; recovery is logged and brings peloton_up back.
-	e.sim.ClearFaults()
-	e.sim.InjectFault(simulator.EndpointOverview, simulator.Fault{Status: 200, Body: `{"streaks": 5}`})
+	for _, ep := range []string{"me", "workouts"} {
+		e.src.set(ep, nil, nil)
+	}
+	e.src.set("overview", []byte(`{"streaks": 5}`), nil)
 	e.refresh(t)
 	if n := strings.Count(e.logs.String(), "refresh from Peloton failed"); n != 2 {
 		t.Errorf("failure log lines = %d, want 2 after the cause changed", n)
 	}
-	e.sim.ClearFaults()
+	e.src.set("overview", fixture(t, "overview_full.json"), nil)
 	e.clock.Advance(5 * time.Minute)
 	e.refresh(t)
 	if v := testutil.ToFloat64(gauge(t, e.exp, "peloton_up")); v != 1 {

@@ -132,7 +132,7 @@ func dataText(t *testing.T, exp prometheus.Collector) string {
 	var b strings.Builder
 	for _, mf := range mfs {
 		switch mf.GetName() {
-		case "peloton_up", "peloton_source_up", "peloton_refresh_duration_seconds", "peloton_api_requests_total",
+		case "peloton_up", "peloton_source_up", "peloton_source_last_success_timestamp_seconds", "peloton_refresh_duration_seconds", "peloton_api_requests_total",
 			"peloton_last_refresh_success_timestamp_seconds", "peloton_auth_token_expiry_timestamp_seconds",
 			"peloton_weekly_streak_derived":
 			continue

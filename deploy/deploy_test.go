@@ -89,6 +89,7 @@ var contractAlerts = []string{
 // tool returns the path of an external command, or skips (fails under CI) when it is missing.
 func tool(t *testing.T, name, debianPackage string) string {
 	t.Helper()
+	skipUnderShort(t, name)
 	path, err := exec.LookPath(name)
 	if err == nil {
 		return path
@@ -99,6 +100,15 @@ func tool(t *testing.T, name, debianPackage string) string {
 	}
 	t.Skip(msg)
 	return ""
+}
+
+// skipUnderShort skips a test that runs an external tool under go test -short, the fast inner
+// loop; ./scripts/test.sh runs them all.
+func skipUnderShort(t *testing.T, tool string) {
+	t.Helper()
+	if testing.Short() {
+		t.Skipf("skipped under -short: runs %s (./scripts/test.sh runs it)", tool)
+	}
 }
 
 // deployFiles are every file the external tools read. Reading them here tells go test's cache

@@ -447,6 +447,7 @@ func TestDockerignoreMatcher(t *testing.T) {
 // plugin. Neither needs a running engine for `config`.
 func composeCommand(t *testing.T) []string {
 	t.Helper()
+	skipUnderShort(t, "docker compose")
 	if path, err := exec.LookPath("docker-compose"); err == nil {
 		return []string{path}
 	}

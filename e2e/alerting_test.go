@@ -66,6 +66,9 @@ type stack struct {
 // when and only when the streak really broke: not while the exporter is down, not when it
 // restarts; and every dashboard query works against the same data.
 func TestAlertingEndToEnd(t *testing.T) {
+	if testing.Short() {
+		t.Skip("skipped under -short: runs Prometheus, Alertmanager and the exporter for about a minute (./scripts/test.sh runs it)")
+	}
 	s := startStack(t)
 
 	steps := []struct {

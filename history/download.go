@@ -72,8 +72,10 @@ func (p *pages) read(ctx context.Context, d *download, known map[string]bool) er
 			d.total = t
 		}
 		if page == 0 {
+			listed := map[client.Text]bool{}
 			for _, cw := range pg.Data {
-				if cw.ID != "" {
+				if cw.ID != "" && !listed[cw.ID] { // as merged: the first of an id
+					listed[cw.ID] = true
 					d.first = append(d.first, string(cw.ID))
 				}
 			}

@@ -138,7 +138,8 @@ func (s *Store) sync(ctx context.Context, p *pages, now time.Time) error {
 		if !errors.Is(err, errBudgetSpent) || len(s.workouts) == 0 {
 			return err
 		}
-		// No full download today: the history there is still the best there is.
+		// No full download yet: the history there is still the best there is.
+		s.noteBudgetSpent(err.Error())
 	}
 	known := make(map[string]bool, len(s.workouts))
 	for _, w := range s.workouts {
@@ -159,10 +160,17 @@ func (s *Store) sync(ctx context.Context, p *pages, now time.Time) error {
 	if err := s.downloadAll(ctx, p, now); !errors.Is(err, errBudgetSpent) {
 		return err
 	}
-	s.note("budget", func() {
-		level.Warn(s.logger).Log("msg", "the workout history disagrees with Peloton, and the full downloads of the day are spent; the history stays as it is until one is allowed", "why", why)
-	})
+	s.noteBudgetSpent(why)
 	return nil
+}
+
+// noteBudgetSpent logs, once until the next full download, that one is needed but not allowed.
+func (s *Store) noteBudgetSpent(why string) {
+	if s.noted["budget"] {
+		return
+	}
+	s.noted["budget"] = true
+	level.Warn(s.logger).Log("msg", "the workout history needs a full download, but the day's are spent; it stays as it is until one is allowed", "why", why)
 }
 
 // disagreement says how the history, just merged with the pages of d, disagrees with what
@@ -241,14 +249,6 @@ func (s *Store) noteImplausible(ids []string) {
 	}
 	if len(fresh) > 0 {
 		level.Warn(s.logger).Log("msg", "workouts with implausible times (before 2012, in the future, or ending before they start) are kept out of the metrics", "count", len(fresh), "first_id", fresh[0])
-	}
-}
-
-// note runs logOnce once for key, until key is deleted from s.noted.
-func (s *Store) note(key string, logOnce func()) {
-	if !s.noted[key] {
-		s.noted[key] = true
-		logOnce()
 	}
 }
 

@@ -19,6 +19,7 @@ package respcache
 import (
 	"bytes"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -32,6 +33,9 @@ import (
 // well-behaved clients.
 const maxEntries = 32
 
+// maxSpellings bounds the memo of negotiations, whatever headers clients send.
+const maxSpellings = 64
+
 // Handler serves cached answers of a promhttp handler.
 type Handler struct {
 	next         http.Handler
@@ -43,6 +47,9 @@ type Handler struct {
 
 	mu      sync.Mutex
 	entries map[key]*entry
+	// negotiated memoizes negotiation, a pure function of the Accept line and the
+	// Accept-Encoding lines (parsing Prometheus' Accept header costs more than a replay).
+	negotiated map[string]key
 }
 
 // key is the shape of a request, as far as it can change the answer.
@@ -88,6 +95,7 @@ func New(g prometheus.Gatherer, opts promhttp.HandlerOpts, generation func() uin
 		maxAge:       maxAge,
 		now:          time.Now,
 		entries:      map[key]*entry{},
+		negotiated:   map[string]key{},
 	}
 }
 
@@ -96,7 +104,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.next.ServeHTTP(w, r)
 		return
 	}
-	k := key{format: expfmt.NegotiateAccept(r.Header, h.formats...), encoding: h.negotiateEncoding(r.Header)}
+	k := h.negotiate(r.Header)
 	gen := h.generation()
 	h.mu.Lock()
 	e := h.entries[k]
@@ -126,6 +134,25 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	w.WriteHeader(e.status)
 	_, _ = w.Write(e.body)
+}
+
+// negotiate returns the key of a request with header.
+func (h *Handler) negotiate(header http.Header) key {
+	raw := header.Get("Accept") + "\n" + strings.Join(header["Accept-Encoding"], "\n")
+	h.mu.Lock()
+	k, ok := h.negotiated[raw]
+	h.mu.Unlock()
+	if ok {
+		return k
+	}
+	k = key{format: expfmt.NegotiateAccept(header, h.formats...), encoding: h.negotiateEncoding(header)}
+	h.mu.Lock()
+	if len(h.negotiated) >= maxSpellings {
+		clear(h.negotiated) // a client sending ever new headers costs itself negotiations, no more
+	}
+	h.negotiated[raw] = k
+	h.mu.Unlock()
+	return k
 }
 
 // canonical is r reduced to what the key says: its Accept header (whose negotiation is

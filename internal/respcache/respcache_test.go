@@ -222,4 +222,7 @@ func TestTheCacheStaysSmall(t *testing.T) {
 	if n := f.c.calls.Load(); n > 2 {
 		t.Errorf("%d computations, want at most 2", n)
 	}
+	if n := len(f.h.negotiated); n > maxSpellings {
+		t.Errorf("%d memoized negotiations, want at most %d", n, maxSpellings)
+	}
 }

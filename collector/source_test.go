@@ -1,0 +1,85 @@
+package collector_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/peloton-exporter/peloton_exporter/client"
+	"github.com/peloton-exporter/peloton_exporter/collector"
+)
+
+// fileSource is a collector.Source answering from bodies held in memory (testdata/ fixtures),
+// decoded as the client decodes Peloton's: the collector's own tests need no HTTP, no login.
+// Set a body to change what Peloton says; set an error to make a source fail.
+type fileSource struct {
+	mu     sync.Mutex
+	bodies map[string][]byte // "me", "overview", "workouts" (one page)
+	errs   map[string]error
+}
+
+var _ collector.Source = (*fileSource)(nil)
+
+func newFileSource(me, overview, workouts []byte) *fileSource {
+	return &fileSource{
+		bodies: map[string][]byte{"me": me, "overview": overview, "workouts": workouts},
+		errs:   map[string]error{},
+	}
+}
+
+func (s *fileSource) set(endpoint string, body []byte, err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if body != nil {
+		s.bodies[endpoint] = body
+	}
+	s.errs[endpoint] = err
+}
+
+// decode answers one request to endpoint.
+func (s *fileSource) decode(endpoint string, out any) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.errs[endpoint]; err != nil {
+		return err
+	}
+	if err := json.Unmarshal(s.bodies[endpoint], out); err != nil {
+		return fmt.Errorf("%s: decoding the answer: %w", endpoint, err)
+	}
+	return nil
+}
+
+func (s *fileSource) Me(context.Context) (*client.Me, error) {
+	var me client.Me
+	if err := s.decode("me", &me); err != nil {
+		return nil, err
+	}
+	return &me, nil
+}
+
+func (s *fileSource) UserID(context.Context) (string, error) { return "fixture-member", nil }
+
+func (s *fileSource) Overview(context.Context) (*client.Overview, error) {
+	var ov client.Overview
+	if err := s.decode("overview", &ov); err != nil {
+		return nil, err
+	}
+	return &ov, nil
+}
+
+func (s *fileSource) Workouts(_ context.Context, page, _ int) (*client.WorkoutPage, error) {
+	var p client.WorkoutPage
+	if err := s.decode("workouts", &p); err != nil {
+		return nil, err
+	}
+	if page > 0 { // the fixture is the whole history: later pages are empty
+		p.Data, p.ShowNext = nil, nil
+	}
+	return &p, nil
+}
+
+func (s *fileSource) Stats() []client.RequestCount { return nil }
+
+func (s *fileSource) TokenExpiry() (time.Time, bool) { return time.Time{}, false }
