@@ -33,9 +33,9 @@ const (
 	maxPlausibleHR = 260
 )
 
-// DetailFromGraph reads a performance graph. distanceUnit is the member's setting
-// ("imperial" or "metric"), used only when a distance or speed comes without a unit.
-func DetailFromGraph(g *client.PerformanceGraph, distanceUnit string) Detail {
+// DetailFromGraph reads a performance graph. distanceUnit returns the member's setting
+// ("imperial" or "metric"); it is called only when a distance or speed comes without a unit.
+func DetailFromGraph(g *client.PerformanceGraph, distanceUnit func() string) Detail {
 	var d Detail
 	summary := func(list []client.GraphSummary, slugs ...string) (client.GraphSummary, bool) {
 		for _, slug := range slugs {
@@ -141,7 +141,7 @@ func metricZones(zones []client.HeartRateZone) *[5]float64 {
 
 // lengthFactor converts a distance in unit to meters. Without a unit the member's setting
 // decides; an unknown unit is no distance at all rather than a wrong one.
-func lengthFactor(unit, distanceUnit string) (float64, bool) {
+func lengthFactor(unit string, distanceUnit func() string) (float64, bool) {
 	switch strings.ToLower(strings.TrimSpace(unit)) {
 	case "mi":
 		return metersPerMile, true
@@ -150,7 +150,7 @@ func lengthFactor(unit, distanceUnit string) (float64, bool) {
 	case "m":
 		return 1, true
 	case "":
-		switch distanceUnit {
+		switch distanceUnit() {
 		case "imperial":
 			return metersPerMile, true
 		case "metric":
@@ -160,14 +160,14 @@ func lengthFactor(unit, distanceUnit string) (float64, bool) {
 	return 0, false
 }
 
-func speed(v float64, unit, distanceUnit string) *float64 {
+func speed(v float64, unit string, distanceUnit func() string) *float64 {
 	switch strings.ToLower(strings.TrimSpace(unit)) {
 	case "mph":
 		return positive(v * mpsPerMph)
 	case "kph", "km/h":
 		return positive(v * mpsPerKph)
 	case "":
-		switch distanceUnit {
+		switch distanceUnit() {
 		case "imperial":
 			return positive(v * mpsPerMph)
 		case "metric":
