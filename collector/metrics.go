@@ -22,12 +22,13 @@ type descs struct {
 	apiRequests, tokenExpiry                                      *prometheus.Desc
 
 	// Training detail (training.go).
-	distance, energy, zoneSeconds, effortPoints, imported, instructors   *prometheus.Desc
-	lastOutput, lastDuration, lastAvgOutput, lastAvgCadence              *prometheus.Desc
-	lastAvgHR, lastMaxHR, lastDistance, lastEnergy                       *prometheus.Desc
-	lastAvgResistance, lastAvgSpeed, lastEffort, lastInfo, detailPending *prometheus.Desc
-	ftp, estimatedFTP                                                    *prometheus.Desc
-	annualProgress, annualTier, annualStart, annualEnd                   *prometheus.Desc
+	distance, energy, zoneSeconds, effortPoints, imported, instructors       *prometheus.Desc
+	lastOutput, lastDuration, lastAvgOutput, lastAvgCadence                  *prometheus.Desc
+	lastAvgHR, lastMaxHR, lastDistance, lastEnergy                           *prometheus.Desc
+	lastAvgResistance, lastAvgSpeed, lastEffort, lastInfo, detailPending     *prometheus.Desc
+	ftp, estimatedFTP                                                        *prometheus.Desc
+	annualProgress, annualTier, annualStart, annualEnd                       *prometheus.Desc
+	weekCount, weekDuration, weekOutput, weekDistance, weekEnergy, weekZones *prometheus.Desc
 }
 
 func newDescs(cached string) *descs {
@@ -86,6 +87,13 @@ func newDescs(cached string) *descs {
 		lastInfo:          d("last_workout_info", "1 for the class of the newest completed workout of each discipline, with its title and instructor. "+hist, "discipline", "title", "instructor"),
 		detailPending:     d("workout_detail_pending", "Completed workouts whose detail (performance graph) is not fetched yet; the first fill fetches one a --peloton.detail-interval."),
 
+		weekCount:    d("current_week_discipline_workouts", "Workouts of each discipline completed since the start of the current streak week (in the member's time zone). "+hist, "discipline"),
+		weekDuration: d("current_week_workout_duration_seconds", "Time of the workouts of each discipline completed since the start of the current streak week. "+hist, "discipline"),
+		weekOutput:   d("current_week_output_joules", "Output of the workouts of each discipline completed since the start of the current streak week, in joules. "+hist, "discipline"),
+		weekDistance: d("current_week_distance_meters", "Distance of the workouts of each discipline completed since the start of the current streak week, in meters. "+detail, "discipline"),
+		weekEnergy:   d("current_week_energy_burned_joules", "Energy burned in the workouts of each discipline completed since the start of the current streak week, in joules. "+detail, "discipline"),
+		weekZones:    d("current_week_heart_rate_zone_seconds", "Time in each heart-rate zone in the workouts of each discipline completed since the start of the current streak week. "+detail, "discipline", "zone"),
+
 		ftp:          d("cycling_ftp_watts", "Peloton's current cycling FTP (functional threshold power), in watts, by where it came from (workout: an FTP test; manual; estimated). From /api/me; "+cached, "source"),
 		estimatedFTP: d("cycling_estimated_ftp_watts", "Peloton's estimated cycling FTP, in watts. From /api/me; "+cached),
 
@@ -106,6 +114,7 @@ func (d *descs) all() []*prometheus.Desc {
 		d.lastOutput, d.lastDuration, d.lastAvgOutput, d.lastAvgCadence, d.lastAvgHR, d.lastMaxHR,
 		d.lastDistance, d.lastEnergy, d.lastAvgResistance, d.lastAvgSpeed, d.lastEffort, d.lastInfo, d.detailPending,
 		d.ftp, d.estimatedFTP, d.annualProgress, d.annualTier, d.annualStart, d.annualEnd,
+		d.weekCount, d.weekDuration, d.weekOutput, d.weekDistance, d.weekEnergy, d.weekZones,
 	}
 }
 

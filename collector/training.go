@@ -46,9 +46,32 @@ func (d *descs) addTraining(s *metricSet, sum history.Summary) {
 			s.add(d.imported, prometheus.GaugeValue, float64(ds.Imported), slug)
 		}
 		d.addLastWorkout(s, slug, ds.Last)
+		d.addWeek(s, slug, ds)
 	}
 	for _, in := range topInstructors(sum.Instructors, maxInstructors) {
 		s.add(d.instructors, prometheus.GaugeValue, float64(sum.Instructors[in]), in)
+	}
+}
+
+// addWeek exports the current streak week's totals of a discipline: 0 is a known value there
+// (the member did none this week), for the values the discipline ever reported.
+func (d *descs) addWeek(s *metricSet, slug string, ds *history.DisciplineSummary) {
+	w := ds.Week
+	s.add(d.weekCount, prometheus.GaugeValue, float64(w.Count), slug)
+	s.add(d.weekDuration, prometheus.GaugeValue, w.DurationSeconds, slug)
+	if ds.HasOutput {
+		s.add(d.weekOutput, prometheus.GaugeValue, w.OutputJoules, slug)
+	}
+	if ds.HasDistance {
+		s.add(d.weekDistance, prometheus.GaugeValue, w.DistanceMeters, slug)
+	}
+	if ds.HasEnergy {
+		s.add(d.weekEnergy, prometheus.GaugeValue, w.Energy, slug)
+	}
+	if ds.HasHeartRateZones {
+		for i, secs := range w.HeartRateZoneSeconds {
+			s.add(d.weekZones, prometheus.GaugeValue, secs, slug, strconv.Itoa(i+1))
+		}
 	}
 }
 

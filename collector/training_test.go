@@ -33,6 +33,9 @@ var trainingMetrics = []string{
 	"peloton_output_joules", "peloton_cycling_ftp_watts", "peloton_cycling_estimated_ftp_watts",
 	"peloton_annual_challenge_progress_seconds", "peloton_annual_challenge_tier_seconds",
 	"peloton_annual_challenge_start_timestamp_seconds", "peloton_annual_challenge_end_timestamp_seconds",
+	"peloton_current_week_discipline_workouts", "peloton_current_week_workout_duration_seconds",
+	"peloton_current_week_output_joules", "peloton_current_week_distance_meters",
+	"peloton_current_week_energy_burned_joules", "peloton_current_week_heart_rate_zone_seconds",
 }
 
 // trainingSource is a fileSource with the fixtures of testdata/training/.

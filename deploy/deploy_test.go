@@ -62,6 +62,12 @@ var contractMetrics = []string{
 	"peloton_source_up",
 	"peloton_source_last_success_timestamp_seconds", // the alerts gate on the age of their own source
 	// training detail
+	"peloton_current_week_discipline_workouts",
+	"peloton_current_week_workout_duration_seconds",
+	"peloton_current_week_output_joules",
+	"peloton_current_week_distance_meters",
+	"peloton_current_week_energy_burned_joules",
+	"peloton_current_week_heart_rate_zone_seconds",
 	"peloton_distance_meters",
 	"peloton_energy_burned_joules",
 	"peloton_heart_rate_zone_seconds",

@@ -37,6 +37,41 @@ type DisciplineSummary struct {
 	HasDistance, HasEnergy, HasEffort          bool
 	HeartRateZoneSeconds                       [5]float64
 	HasHeartRateZones                          bool
+
+	// Week totals the completed workouts started in the current streak week; its values are
+	// known where the discipline's are (Has…).
+	Week WeekTotals
+}
+
+// WeekTotals are the totals of one discipline's workouts in a streak week.
+type WeekTotals struct {
+	Count                                                 int
+	DurationSeconds, OutputJoules, DistanceMeters, Energy float64
+	HeartRateZoneSeconds                                  [5]float64
+}
+
+// add counts a completed workout into the week's totals.
+func (t *WeekTotals) add(w Workout) {
+	t.Count++
+	if w.End > w.Start {
+		t.DurationSeconds += float64(w.End - w.Start)
+	}
+	if out, ok := w.Output(); ok {
+		t.OutputJoules += out
+	}
+	if dt := w.Detail; dt != nil {
+		if v := dt.DistanceMeters; v != nil {
+			t.DistanceMeters += *v
+		}
+		if v := dt.EnergyJoules; v != nil {
+			t.Energy += *v
+		}
+		if z := dt.HeartRateZoneSecs; z != nil {
+			for i, secs := range z {
+				t.HeartRateZoneSeconds[i] += secs
+			}
+		}
+	}
 }
 
 // add counts a completed workout's detail into the totals.
@@ -115,6 +150,7 @@ func Summarize(workouts []Workout, now time.Time, loc *time.Location, firstDay t
 		start := time.Unix(w.Start, 0)
 		if !start.Before(s.WeekStart) && start.Before(s.WeekEnd) {
 			s.CurrentWeekWorkouts++
+			d.Week.add(w)
 		}
 		ws, _ := WeekBounds(start, loc, firstDay)
 		if first, ok := weeks[ws.Unix()]; !ok || start.Before(first) {
