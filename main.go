@@ -62,6 +62,7 @@ func main() {
 		streakZone   = kingpin.Flag("streak.timezone", "IANA time zone of streak weeks (e.g. America/Chicago). Default: the member's, from Peloton.").Envar("PELOTON_STREAK_TIMEZONE").String()
 		weekStart    = kingpin.Flag("streak.week-start", "First day of a streak week.").Default("monday").Enum("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 		demo         = kingpin.Flag("demo", "Run against a built-in simulated Peloton: no account needed.").Bool()
+		demoWorkouts = kingpin.Flag("demo.workouts", "Completed workouts of the simulated member (for benchmarks).").Hidden().Default("1800").Int()
 		metricsPath  = kingpin.Flag("web.telemetry-path", "Path under which to expose metrics.").Default("/metrics").String()
 		logLevel     = kingpin.Flag("log.level", "Only log messages with the given severity or above. One of: [debug, info, warn, error]").Default("info").Enum("debug", "info", "warn", "error")
 		logFormat    = kingpin.Flag("log.format", "Output format of log messages. One of: [logfmt, json]").Default("logfmt").Enum("logfmt", "json")
@@ -106,6 +107,7 @@ func main() {
 	err := runExporter(cfg, serveConfig{
 		demo: *demo, metricsPath: *metricsPath, cacheTTL: *cacheTTL, streakZone: *streakZone,
 		weekStart: weekday(*weekStart), toolkitFlags: toolkitFlags, detail: *detail, detailInterval: *detailEvery,
+		demoWorkouts: *demoWorkouts,
 	}, logger, slogger)
 	if err != nil {
 		level.Error(logger).Log("msg", "exiting", "err", err)
@@ -125,12 +127,13 @@ type serveConfig struct {
 
 	detail         bool
 	detailInterval time.Duration
+	demoWorkouts   int
 }
 
 // runExporter starts the exporter and serves until a signal stops it, or serving fails.
 func runExporter(cfg client.Config, sc serveConfig, logger log.Logger, slogger *slog.Logger) error {
 	if sc.demo {
-		sim, err := simulator.Start(simulator.Config{Imports: 6})
+		sim, err := simulator.Start(simulator.Config{Workouts: sc.demoWorkouts, Imports: 6})
 		if err != nil {
 			return fmt.Errorf("starting the demo Peloton: %w", err)
 		}
