@@ -6,6 +6,7 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"net/http"
@@ -35,6 +36,10 @@ var (
 )
 
 func TestMain(m *testing.M) {
+	flag.Parse()
+	if testing.Short() { // the fast inner loop: no build, the tests of the binary skip
+		os.Exit(m.Run())
+	}
 	dir, err := os.MkdirTemp("", "peloton_exporter_test")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -51,6 +56,14 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
+// needBinary skips a test of the built binary under go test -short.
+func needBinary(t *testing.T) {
+	t.Helper()
+	if binary == "" {
+		t.Skip("skipped under -short: runs the built exporter (./scripts/test.sh runs it)")
+	}
+}
+
 // exporter is a running exporter process, stopped when the test ends.
 type exporter struct {
 	*testkit.Process
@@ -61,6 +74,7 @@ type exporter struct {
 // adjust the command first, and stops the process when the test ends.
 func launch(t *testing.T, configure func(*exec.Cmd), args ...string) *exporter {
 	t.Helper()
+	needBinary(t)
 	addr := testkit.FreeAddr(t)
 	cmd := exec.Command(binary, append([]string{"--web.listen-address=" + addr}, args...)...)
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir()}
@@ -131,6 +145,7 @@ func (e *exporter) waitFor(t *testing.T, path, want string) string {
 
 func run(t *testing.T, env []string, args ...string) (string, error) {
 	t.Helper()
+	needBinary(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	cmd := testkit.CommandContext(ctx, binary, args...)

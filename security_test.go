@@ -129,6 +129,7 @@ func TestTLSAndBasicAuth(t *testing.T) {
 // directory it cannot write, with only its state directory writable: the same situation as a
 // read-only container file system with a state volume.
 func TestRunsAsNonRootWritingOnlyTheStateDirectory(t *testing.T) {
+	needBinary(t)
 	if os.Getuid() != 0 {
 		t.Skip("needs root to start the exporter as another user")
 	}

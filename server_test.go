@@ -50,18 +50,26 @@ func serveOn(t *testing.T, h http.Handler, to timeouts, logger log.Logger) strin
 	return ln.Addr().String()
 }
 
-// Issue 14, 3: a keep-alive connection that finished its request is closed after the idle
-// timeout, rather than held open for ever.
-func TestIdleConnectionsAreClosed(t *testing.T) {
-	addr := serveOn(t, http.NotFoundHandler(), timeouts{readHeader: time.Second, idle: 200 * time.Millisecond, write: time.Second}, log.NewNopLogger())
+// sendRequest opens a connection to addr and sends a GET / on it, keep-alive; the test's end
+// closes it.
+func sendRequest(t *testing.T, addr string) net.Conn {
+	t.Helper()
 	conn, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer conn.Close()
+	t.Cleanup(func() { conn.Close() })
 	if _, err := io.WriteString(conn, "GET / HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
 		t.Fatal(err)
 	}
+	return conn
+}
+
+// Issue 14, 3: a keep-alive connection that finished its request is closed after the idle
+// timeout, rather than held open for ever.
+func TestIdleConnectionsAreClosed(t *testing.T) {
+	addr := serveOn(t, http.NotFoundHandler(), timeouts{readHeader: time.Second, idle: 200 * time.Millisecond, write: time.Second}, log.NewNopLogger())
+	conn := sendRequest(t, addr)
 	br := bufio.NewReader(conn)
 	resp, err := http.ReadResponse(br, nil)
 	if err != nil {
@@ -90,14 +98,7 @@ func TestAClientThatNeverReadsReleasesTheWriter(t *testing.T) {
 		finished <- nil
 	})
 	addr := serveOn(t, big, timeouts{readHeader: time.Second, idle: time.Second, write: 300 * time.Millisecond}, log.NewNopLogger())
-	conn, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	if _, err := io.WriteString(conn, "GET / HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
-		t.Fatal(err)
-	}
+	sendRequest(t, addr)
 	select {
 	case err := <-finished:
 		if err == nil {

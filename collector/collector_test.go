@@ -64,11 +64,14 @@ func newEnv(t *testing.T) *env {
 	return &env{sim: sim, clock: clock, exp: exp, logs: logs}
 }
 
-func (e *env) refresh(t *testing.T) {
+func (e *env) refresh(t *testing.T) { t.Helper(); refresh(t, e.exp) }
+
+// refresh refreshes exp, waiting for at most 20 seconds.
+func refresh(t *testing.T, exp *collector.Exporter) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	e.exp.Refresh(ctx)
+	exp.Refresh(ctx)
 }
 
 func fixture(t *testing.T, name string) []byte {
@@ -126,12 +129,7 @@ func newFixtureEnv(t *testing.T, overview string) *fixtureEnv {
 	return &fixtureEnv{src: src, clock: clock, exp: exp, logs: logs}
 }
 
-func (e *fixtureEnv) refresh(t *testing.T) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	e.exp.Refresh(ctx)
-}
+func (e *fixtureEnv) refresh(t *testing.T) { t.Helper(); refresh(t, e.exp) }
 
 func TestFullOverview(t *testing.T) {
 	e := newFixtureEnv(t, "overview_full.json")

@@ -167,17 +167,7 @@ func pagedFetch(ws *[]client.Workout, requests *int) history.FetchFunc {
 // Workouts Peloton describes badly must not make every sync a full download.
 func TestOddWorkoutsDoNotForceFullDownloads(t *testing.T) {
 	now := time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)
-	var ws []client.Workout
-	for i := range 250 {
-		start := now.Add(-time.Duration(i+1) * 24 * time.Hour).Unix()
-		ws = append(ws, client.Workout{
-			ID:                client.Text(fmt.Sprintf("w%03d", i)),
-			StartTime:         client.Number{Value: float64(start), Valid: true},
-			EndTime:           client.Number{Value: float64(start + 1800), Valid: true},
-			Status:            "COMPLETE",
-			FitnessDiscipline: "cycling",
-		})
-	}
+	ws := cycling(250, now)
 	ws[5].FitnessDiscipline = ""      // kept, not counted
 	ws[7].StartTime = client.Number{} // kept, not counted
 	ws[9].ID = ""                     // cannot be kept at all
