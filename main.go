@@ -87,11 +87,14 @@ func main() {
 			fatal("starting the demo Peloton", err)
 		}
 		defer sim.Close()
-		cfg.APIURL, cfg.AuthURL = sim.APIURL(), sim.AuthURL()
+		// The simulator serves Peloton's own host names over TLS on loopback; its transport
+		// dials them there, so the demo runs the client with its real URLs and host rules.
+		cfg.APIURL, cfg.AuthURL, cfg.Transport = sim.APIURL(), sim.AuthURL(), sim.Transport()
 		cfg.Username, cfg.Password = simulator.DemoUsername, simulator.DemoPassword
 		// The demo's tokens die with it, and a real account's state file is never touched.
 		cfg.StateFile = ""
-		level.Info(logger).Log("msg", "demo mode: using a simulated Peloton on loopback", "api", cfg.APIURL, "auth", cfg.AuthURL)
+		level.Info(logger).Log("msg", "demo mode: using a simulated Peloton on loopback", "api", cfg.APIURL, "auth", cfg.AuthURL,
+			"api_addr", sim.HostAddr(simulator.APIHost), "auth_addr", sim.HostAddr(simulator.AuthHost))
 	} else if err := loadCredentials(&cfg, logger, *passwordFile, *accessFile, *refreshFile); err != nil {
 		kingpin.Fatalf("%v", err)
 	}

@@ -405,8 +405,9 @@ func FuzzTokenRequest(f *testing.F) {
 		}
 		var rl *RateLimitedError
 		var he *HTTPError
+		blocked := isAccountBlocked(&response{status: status, body: body})
 		switch {
-		case status == http.StatusTooManyRequests:
+		case status == http.StatusTooManyRequests && !blocked:
 			if !errors.As(err, &rl) {
 				t.Fatalf("429 gave %v", err)
 			}
@@ -462,11 +463,11 @@ func oauthError(body []byte) bool {
 // checkAdopt adopts tr and checks the token lifetime the client will renew by.
 func checkAdopt(t *testing.T, c *Client, tr *tokenResponse) {
 	t.Helper()
-	a := c.auth
-	a.mu.Lock()
-	a.adopt(tr)
-	st := a.st
-	a.mu.Unlock()
+	ts := c.tokens
+	ts.mu.Lock()
+	ts.adoptLocked(tr)
+	st := ts.st
+	ts.mu.Unlock()
 	now := fuzzNow.Unix()
 	if st.IssuedAt < 0 || st.ExpiresAt < 0 {
 		t.Fatalf("negative token times %d, %d", st.IssuedAt, st.ExpiresAt)

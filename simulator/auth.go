@@ -2,8 +2,10 @@ package simulator
 
 import (
 	"crypto/hmac"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"html/template"
 	"io"
@@ -246,7 +248,9 @@ func (s *Simulator) injectedConfig(tx *loginTx) map[string]any {
 // "redacted-csrf"). Auth0's own derivation is not public; this is the scheme of the csrf
 // library Express apps use (salt-hash(salt-secret)).
 func csrfToken(secret string) string {
-	salt := randomToken(6)
+	b := make([]byte, 6)
+	rand.Read(b)                  // never fails since Go 1.24
+	salt := hex.EncodeToString(b) // no "-" in it: the token splits at the first one
 	return salt + "-" + csrfHash(salt, secret)
 }
 

@@ -264,6 +264,15 @@ func (s *Simulator) HTTPClient() *http.Client {
 	return s.client
 }
 
+// HostAddr is the loopback address that serves one of the host names (AuthHost, SSOHost,
+// APIHost), for a test that puts something between the client and it; "" in PlainHTTP mode.
+func (s *Simulator) HostAddr(name string) string {
+	if s.hosts == nil {
+		return ""
+	}
+	return s.hosts.Addr(name)
+}
+
 // ProxyURL is an HTTP CONNECT proxy to the simulated hosts, for a child process's
 // HTTPS_PROXY; "" in PlainHTTP mode.
 func (s *Simulator) ProxyURL() string {
