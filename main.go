@@ -60,10 +60,16 @@ func main() {
 		logLevel     = kingpin.Flag("log.level", "Only log messages with the given severity or above. One of: [debug, info, warn, error]").Default("info").Enum("debug", "info", "warn", "error")
 		logFormat    = kingpin.Flag("log.format", "Output format of log messages. One of: [logfmt, json]").Default("logfmt").Enum("logfmt", "json")
 		toolkitFlags = kingpinflag.AddFlags(kingpin.CommandLine, ":"+defaultPort)
+		// Serving metrics stays the default command, so every invocation without one works.
+		_        = kingpin.Command("serve", "Serve metrics (the default command).").Default()
+		loginCmd = kingpin.Command("login", "Sign in to Peloton with a browser and keep the tokens in the state file: "+
+			"for when the password login is refused, blocked or asks for a verification step.")
+		callbackURL = loginCmd.Flag("callback-url", "The address the browser landed on after signing in, to finish a sign-in "+
+			"an earlier `login` started; without it, `login` starts one and reads the address from standard input.").String()
 	)
 	kingpin.Version(version.Print(exporterName))
 	kingpin.HelpFlag.Short('h')
-	kingpin.Parse()
+	command := kingpin.Parse()
 
 	logger, slogger := newLoggers(*logFormat, *logLevel)
 	fatal := func(msg string, err error) {
@@ -80,6 +86,16 @@ func main() {
 		RedirectURI: *redirectURI, Auth0Client: *auth0Client, Username: *username, StateFile: *stateFile,
 		Timeout: *timeout, LoginInterval: *loginEvery, Logger: logger,
 		UserAgent: exporterName + "/" + version.Version,
+	}
+	if command == loginCmd.FullCommand() {
+		if *demo {
+			kingpin.Fatalf("--demo has no browser sign-in: its simulated Peloton cannot be reached from a browser")
+		}
+		if err := runLogin(cfg, *callbackURL, os.Stdin, os.Stdout); err != nil {
+			fmt.Fprintln(os.Stderr, "peloton_exporter login:", err)
+			os.Exit(1)
+		}
+		return
 	}
 	if *demo {
 		sim, err := simulator.Start(simulator.Config{})
