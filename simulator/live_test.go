@@ -8,6 +8,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/peloton-exporter/peloton_exporter/internal/conformance"
 )
 
 // Tests that the simulator answers as the live service is publicly known to (peloton-api.md
@@ -112,17 +114,30 @@ func copyInto(dst, src map[string]string) {
 func TestCredentialsNeedTheCSRFCookieAndTheTransactionState(t *testing.T) {
 	sim, _ := startSim(t, Config{Workouts: 10})
 	want := `{"statusCode":403,"description":"Invalid state","name":"AnomalyDetected","code":"access_denied"}`
+	tr, err := conformance.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rejected := tr.Steps["credentials_request_rejected"] // the live answer, from the public record
 
 	f := newFlow(t, sim)
 	f.authorize()
-	if resp, body := f.login(DemoPassword, func(b map[string]string) { b["state"] = f.state }); resp.StatusCode != 403 || string(body) != want {
+	resp, body := f.login(DemoPassword, func(b map[string]string) { b["state"] = f.state })
+	if resp.StatusCode != 403 || string(body) != want {
 		t.Errorf("authorize state posted: %d %s", resp.StatusCode, body)
+	}
+	for _, p := range rejected.CheckResponseShape(resp, body) {
+		t.Error(p)
 	}
 	csrf := f.csrf()
 	u, _ := url.Parse(sim.AuthURL() + "/usernamepassword/login")
 	f.hc.Jar.SetCookies(u, []*http.Cookie{{Name: csrfCookie, Value: "", Path: "/usernamepassword/login", MaxAge: -1}})
-	if resp, body := f.login(DemoPassword, func(b map[string]string) { b["_csrf"] = csrf }); resp.StatusCode != 403 || string(body) != want {
+	resp, body = f.login(DemoPassword, func(b map[string]string) { b["_csrf"] = csrf })
+	if resp.StatusCode != 403 || string(body) != want {
 		t.Errorf("no _csrf cookie: %d %s", resp.StatusCode, body)
+	}
+	for _, p := range rejected.CheckResponseShape(resp, body) {
+		t.Error(p)
 	}
 }
 
