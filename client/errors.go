@@ -17,16 +17,16 @@ var ErrCredentialsRefused = errors.New("login refused: Peloton refused the usern
 // ErrAccountBlocked means Auth0's brute-force protection blocked password logins for the
 // account (10 failed logins from one IP): nothing but the member's action lifts it, so every
 // password login stops.
-var ErrAccountBlocked = errors.New("Peloton has blocked password logins for this account after repeated failed logins " +
+var ErrAccountBlocked = errors.New("account blocked: Peloton has blocked password logins for this account after repeated failed logins " +
 	"(Auth0 brute-force protection) and e-mailed the member a link to unblock it")
 
 // ErrLoginRejected means Auth0 rejected the shape of the login request (403 AnomalyDetected,
 // "Invalid state"), not the password: the exporter's idea of the login page is out of date.
-var ErrLoginRejected = errors.New("Peloton rejected the login request itself, not the password (has Peloton's login page changed?)")
+var ErrLoginRejected = errors.New("login rejected: Peloton rejected the login request itself, not the password (has Peloton's login page changed?)")
 
 // ErrVerificationRequired means the credentials were taken but Peloton asks for a step a
 // headless login cannot do (an e-mailed code, MFA, a bot check).
-var ErrVerificationRequired = errors.New("Peloton asks for a verification step (an e-mailed code, MFA or a bot check) " +
+var ErrVerificationRequired = errors.New("verification required: Peloton asks for a verification step (an e-mailed code, MFA or a bot check) " +
 	"that a headless login cannot do: sign in with a browser instead (peloton_exporter login)")
 
 // LoginStoppedError means no password login is tried any more with these credentials: Peloton
@@ -39,7 +39,7 @@ type LoginStoppedError struct {
 
 func (e *LoginStoppedError) Error() string {
 	if e.Blocked {
-		return "password logins stopped: " + ErrAccountBlocked.Error() + "; once it is unblocked, sign in with " +
+		return "password logins stopped, " + ErrAccountBlocked.Error() + "; once it is unblocked, sign in with " +
 			"peloton_exporter login (or change the password), and password logins resume"
 	}
 	return fmt.Sprintf("password logins stopped after %d refused attempts, so that a wrong password cannot get the "+

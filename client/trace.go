@@ -1,6 +1,7 @@
 package client
 
 import (
+	"errors"
 	"net/http"
 	"strconv"
 	"strings"
@@ -25,7 +26,7 @@ func (t loginTrace) hop(req *http.Request, r *response, err error, fields []stri
 			name, _, _ := strings.Cut(sc, "=")
 			cookies = append(cookies, strings.TrimSpace(name))
 		}
-	} else if rl, ok := err.(*RateLimitedError); ok && rl != nil {
+	} else if rl := (*RateLimitedError)(nil); errors.As(err, &rl) {
 		status = "429"
 	}
 	level.Debug(t.logger).Log("msg", "login hop", "method", req.Method, "host", req.URL.Host, "path", req.URL.Path,

@@ -34,17 +34,18 @@ func (s *Simulator) SignInWithBrowser(ctx context.Context, authorizeURL, usernam
 		}
 		return nil
 	}}
-	do := func(req *http.Request) (*http.Response, []byte, error) {
+	// do returns the status, the URL answered from (after redirects) and the body.
+	do := func(req *http.Request) (int, *url.URL, []byte, error) {
 		resp, err := hc.Do(req.WithContext(ctx))
 		if err != nil {
-			return nil, nil, err
+			return 0, nil, nil, err
 		}
 		defer resp.Body.Close()
 		b, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-		return resp, b, err
+		return resp.StatusCode, resp.Request.URL, b, err
 	}
 	req, _ := http.NewRequest(http.MethodGet, authorizeURL, nil)
-	resp, page, err := do(req)
+	status, pageURL, page, err := do(req)
 	if err != nil {
 		return "", err
 	}
@@ -52,8 +53,8 @@ func (s *Simulator) SignInWithBrowser(ctx context.Context, authorizeURL, usernam
 		return landed, nil // an error sent back at once
 	}
 	m := regexp.MustCompile(`window\.injectedConfig = window\.injectedConfig \|\| "([^"]+)"`).FindSubmatch(page)
-	if resp.StatusCode != http.StatusOK || m == nil {
-		return "", fmt.Errorf("browser: no login page (HTTP %d)", resp.StatusCode)
+	if status != http.StatusOK || m == nil {
+		return "", fmt.Errorf("browser: no login page (HTTP %d)", status)
 	}
 	raw, _ := base64.StdEncoding.DecodeString(string(m[1]))
 	var cfg struct {
@@ -72,15 +73,15 @@ func (s *Simulator) SignInWithBrowser(ctx context.Context, authorizeURL, usernam
 	req, _ = http.NewRequest(http.MethodPost, s.authURL+"/usernamepassword/login", bytes.NewReader(b))
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Origin", s.authURL)
-	req.Header.Set("Referer", resp.Request.URL.String())
+	req.Header.Set("Referer", pageURL.String())
 	req.Header.Set("Auth0-Client", "eyJuYW1lIjoiYXV0aDAuanMtdWxwIiwidmVyc2lvbiI6IjkuMTQuMyJ9")
-	resp, page, err = do(req)
+	status, _, page, err = do(req)
 	if err != nil {
 		return "", err
 	}
 	action := regexp.MustCompile(`<form method="post" name="hiddenform" action="([^"]+)">`).FindSubmatch(page)
-	if resp.StatusCode != http.StatusOK || action == nil {
-		return "", fmt.Errorf("browser: the credentials were not taken (HTTP %d)", resp.StatusCode)
+	if status != http.StatusOK || action == nil {
+		return "", fmt.Errorf("browser: the credentials were not taken (HTTP %d)", status)
 	}
 	form := url.Values{}
 	for _, f := range regexp.MustCompile(`<input type="hidden" name="(\w+)" value="([^"]*)">`).FindAllSubmatch(page, -1) {
@@ -88,7 +89,7 @@ func (s *Simulator) SignInWithBrowser(ctx context.Context, authorizeURL, usernam
 	}
 	req, _ = http.NewRequest(http.MethodPost, html.UnescapeString(string(action[1])), strings.NewReader(form.Encode()))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	if _, _, err := do(req); err != nil {
+	if _, _, _, err := do(req); err != nil {
 		return "", err
 	}
 	if landed == "" {

@@ -277,7 +277,10 @@ func (s *Step) checkBodyShape(body []byte) []string {
 			bad("the body is not JSON")
 			return p
 		}
-		json.Unmarshal([]byte(want.Body), &exp)
+		if json.Unmarshal([]byte(want.Body), &exp) != nil {
+			bad("the transcript's body is not JSON")
+			return p
+		}
 		if g, w := keys(got), keys(exp); !slices.Equal(g, w) {
 			bad("JSON keys %v, want %v", g, w)
 		}

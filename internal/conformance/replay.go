@@ -42,7 +42,7 @@ func StartReplay(steps []*Step) (*Replay, error) {
 	for _, n := range list {
 		srv := &http.Server{Handler: http.HandlerFunc(r.serve), ReadHeaderTimeout: 5 * time.Second}
 		r.servers = append(r.servers, srv)
-		go srv.Serve(h.Listener(n))
+		go func() { _ = srv.Serve(h.Listener(n)) }() // ends with Close
 	}
 	return r, nil
 }

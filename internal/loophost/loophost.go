@@ -205,12 +205,12 @@ func (h *Hosts) tunnel(c net.Conn) {
 		target = h.addrs[strings.ToLower(host)]
 	}
 	if req.Method != http.MethodConnect || target == "" {
-		io.WriteString(c, "HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+		_, _ = io.WriteString(c, "HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
 		return
 	}
 	up, err := net.DialTimeout("tcp", target, 5*time.Second)
 	if err != nil {
-		io.WriteString(c, "HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+		_, _ = io.WriteString(c, "HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
 		return
 	}
 	if !h.track(up) {
@@ -225,11 +225,11 @@ func (h *Hosts) tunnel(c net.Conn) {
 	done := make(chan struct{})
 	go func() {
 		// Bytes the client sent after its CONNECT are already in br.
-		io.Copy(up, br)
+		_, _ = io.Copy(up, br)
 		up.Close()
 		close(done)
 	}()
-	io.Copy(c, up)
+	_, _ = io.Copy(c, up) // ends when either side closes
 	c.Close()
 	<-done
 }
