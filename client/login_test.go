@@ -1,6 +1,7 @@
 package client_test
 
 import (
+	"encoding/base64"
 	"errors"
 	"net/http"
 	"net/http/httptest"
@@ -284,5 +285,21 @@ func TestDebugLoginTrace(t *testing.T) {
 		if len(s) >= 8 && strings.Contains(logs, s) {
 			t.Errorf("the trace holds a secret (%.4s…)", s)
 		}
+	}
+}
+
+// A login page that does not echo this login's PKCE challenge and nonce gets no password.
+func TestNothingIsPostedToAPageOfAnotherLogin(t *testing.T) {
+	e := newEnv(t, simulator.Config{Workouts: 10})
+	cfg := `{"auth0Tenant":"peloton-prod","callbackURL":"https://members.onepeloton.com/callback","clientID":"WVoJxVDdPoFx4RNewvvg6ch2mZ7bwnsM",` +
+		`"internalOptions":{"_csrf":"t","state":"s","nonce":"someone-elses-nonce","code_challenge":"someone-elses-challenge"}}`
+	e.sim.InjectFault(simulator.EndpointLoginPage, simulator.Fault{Status: 200, Header: http.Header{"Content-Type": {"text/html"}},
+		Body: `<script>window.injectedConfig = window.injectedConfig || "` + base64.StdEncoding.EncodeToString([]byte(cfg)) + `";</script>`})
+	_, err := e.client(e.defaultURLConfig()).Me(ctx(t))
+	if err == nil || !strings.Contains(err.Error(), "does not carry this login's PKCE challenge and nonce") {
+		t.Fatalf("err = %v", err)
+	}
+	if n := e.sim.Requests(simulator.EndpointLogin); n != 0 {
+		t.Errorf("%d credential posts to a page of another login", n)
 	}
 }
