@@ -18,7 +18,7 @@ type descs struct {
 	lastWorkout, weekWorkouts, weekEnd                            *prometheus.Desc
 	inProgress, output, duration                                  *prometheus.Desc
 	up, sourceUp, sourceLastSuccess, lastSuccess, refreshDuration *prometheus.Desc
-	apiRequests, tokenExpiry                                      *prometheus.Desc
+	apiRequests, tokenExpiry, credentialsRefused                  *prometheus.Desc
 }
 
 func newDescs(cached string) *descs {
@@ -54,6 +54,8 @@ func newDescs(cached string) *descs {
 		refreshDuration:   d("refresh_duration_seconds", "How long the most recent refresh from Peloton took."),
 		apiRequests:       d("api_requests_total", "Requests sent to Peloton, by endpoint and answer code (HTTP status, or error when none came).", "endpoint", "code"),
 		tokenExpiry:       d("auth_token_expiry_timestamp_seconds", "Expiry of the Peloton access token in use, in Unix seconds."),
+		credentialsRefused: d("auth_credentials_refused", "1 while password logins are stopped because Peloton refused the configured "+
+			"credentials or blocked the account, else 0; fix the password or sign in with peloton_exporter login."),
 	}
 }
 
@@ -62,7 +64,7 @@ func (d *descs) all() []*prometheus.Desc {
 		d.workouts, d.prOutput, d.prTime, d.weeklyStreak, d.weeklyBest, d.weeklyStart, d.weeklyDerived,
 		d.dailyStreak, d.dailyStart, d.achievements,
 		d.lastWorkout, d.weekWorkouts, d.weekEnd, d.inProgress, d.output, d.duration,
-		d.up, d.sourceUp, d.sourceLastSuccess, d.lastSuccess, d.refreshDuration, d.apiRequests, d.tokenExpiry,
+		d.up, d.sourceUp, d.sourceLastSuccess, d.lastSuccess, d.refreshDuration, d.apiRequests, d.tokenExpiry, d.credentialsRefused,
 	}
 }
 

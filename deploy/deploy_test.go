@@ -67,6 +67,7 @@ var contractMetrics = []string{
 	"peloton_refresh_duration_seconds",
 	"peloton_api_requests_total",
 	"peloton_auth_token_expiry_timestamp_seconds",
+	"peloton_auth_credentials_refused",
 	"peloton_exporter_build_info",
 }
 
@@ -81,6 +82,7 @@ var contractAlerts = []string{
 	"PelotonRefreshFailing",
 	"PelotonDataStale",
 	"PelotonAuthExpiringSoon",
+	"PelotonCredentialsRefused",
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -168,6 +170,7 @@ func TestAlertmanagerRoutes(t *testing.T) {
 		"PelotonRefreshFailing":     "peloton-exporter",
 		"PelotonDataStale":          "peloton-exporter",
 		"PelotonAuthExpiringSoon":   "peloton-exporter",
+		"PelotonCredentialsRefused": "peloton",
 	}
 	for _, alert := range contractAlerts {
 		got := strings.TrimSpace(run(t, amtool, "config", "routes", "test", "--config.file="+alertmanagerFile,
