@@ -15,6 +15,7 @@ import (
 // errNoCredentials tells a user who started the exporter bare exactly what to set.
 var errNoCredentials = errors.New(`no Peloton credentials. Set one of:
   - a password login: --peloton.username (or $PELOTON_USERNAME) and $PELOTON_PASSWORD (or --peloton.password-file)
+  - a browser sign-in: run "peloton_exporter login" once, then the exporter with the same --peloton.state-file
   - browser tokens: $PELOTON_REFRESH_TOKEN / $PELOTON_ACCESS_TOKEN (or --peloton.refresh-token-file / --peloton.access-token-file)
   - or try it without an account: --demo`)
 
@@ -36,8 +37,8 @@ func loadCredentials(cfg *client.Config, logger log.Logger, passwordFile, access
 		return errors.New("--peloton.username is set but no password: set $PELOTON_PASSWORD or --peloton.password-file")
 	case cfg.Password != "" && cfg.Username == "":
 		return errors.New("a password is set but no username: set --peloton.username or $PELOTON_USERNAME")
-	case cfg.Password == "" && cfg.AccessToken == "" && cfg.RefreshToken == "":
-		return errNoCredentials
+	case cfg.Password == "" && cfg.AccessToken == "" && cfg.RefreshToken == "" && !client.HasSavedTokens(cfg.StateFile):
+		return errNoCredentials // tokens a browser sign-in saved are enough
 	}
 	return nil
 }

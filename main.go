@@ -67,10 +67,16 @@ func main() {
 		logLevel     = kingpin.Flag("log.level", "Only log messages with the given severity or above. One of: [debug, info, warn, error]").Default("info").Enum("debug", "info", "warn", "error")
 		logFormat    = kingpin.Flag("log.format", "Output format of log messages. One of: [logfmt, json]").Default("logfmt").Enum("logfmt", "json")
 		toolkitFlags = kingpinflag.AddFlags(kingpin.CommandLine, ":"+defaultPort)
+		// Serving metrics stays the default command, so every invocation without one works.
+		_        = kingpin.Command("serve", "Serve metrics (the default command).").Default()
+		loginCmd = kingpin.Command("login", "Sign in to Peloton with a browser and keep the tokens in the state file: "+
+			"for when the password login is refused, blocked or asks for a verification step.")
+		callbackURL = loginCmd.Flag("callback-url", "The address the browser landed on after signing in, to finish a sign-in "+
+			"an earlier `login` started; without it, `login` starts one and reads the address from standard input.").String()
 	)
 	kingpin.Version(version.Print(exporterName))
 	kingpin.HelpFlag.Short('h')
-	kingpin.Parse()
+	command := kingpin.Parse()
 
 	// Every flag is checked before anything starts: a mistake is reported as a usage error,
 	// before the demo's simulator, a login or any request to Peloton.
@@ -95,6 +101,16 @@ func main() {
 		RedirectURI: *redirectURI, Auth0Client: *auth0Client, Username: *username, StateFile: *stateFile,
 		Timeout: *timeout, LoginInterval: *loginEvery, Logger: logger,
 		UserAgent: exporterName + "/" + version.Version,
+	}
+	if command == loginCmd.FullCommand() {
+		if *demo {
+			kingpin.Fatalf("--demo has no browser sign-in: its simulated Peloton cannot be reached from a browser")
+		}
+		if err := runLogin(cfg, *callbackURL, os.Stdin, os.Stdout); err != nil {
+			fmt.Fprintln(os.Stderr, "peloton_exporter login:", err)
+			os.Exit(1)
+		}
+		return
 	}
 	if !*demo {
 		if err := loadCredentials(&cfg, logger, *passwordFile, *accessFile, *refreshFile); err != nil {
@@ -138,11 +154,14 @@ func runExporter(cfg client.Config, sc serveConfig, logger log.Logger, slogger *
 			return fmt.Errorf("starting the demo Peloton: %w", err)
 		}
 		defer sim.Close()
-		cfg.APIURL, cfg.AuthURL = sim.APIURL(), sim.AuthURL()
+		// The simulator serves Peloton's own host names over TLS on loopback; its transport
+		// dials them there, so the demo runs the client with its real URLs and host rules.
+		cfg.APIURL, cfg.AuthURL, cfg.Transport = sim.APIURL(), sim.AuthURL(), sim.Transport()
 		cfg.Username, cfg.Password = simulator.DemoUsername, simulator.DemoPassword
 		// The demo's tokens die with it, and a real account's state file is never touched.
 		cfg.StateFile = ""
-		level.Info(logger).Log("msg", "demo mode: using a simulated Peloton on loopback", "api", cfg.APIURL, "auth", cfg.AuthURL)
+		level.Info(logger).Log("msg", "demo mode: using a simulated Peloton on loopback", "api", cfg.APIURL, "auth", cfg.AuthURL,
+			"api_addr", sim.HostAddr(simulator.APIHost), "auth_addr", sim.HostAddr(simulator.AuthHost))
 	}
 	pelo, err := client.New(cfg) // checks the settings; contacts nobody yet
 	if err != nil {

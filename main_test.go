@@ -241,10 +241,8 @@ func TestSecretsNeverLeak(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer sim.Close()
-	common := []string{
-		"--peloton.api-url=" + sim.APIURL(), "--peloton.auth-url=" + sim.AuthURL(),
-		"--log.level=debug", "--peloton.cache-ttl=1s", "--peloton.login-interval=1s",
-	}
+	simEnv := testkit.SimulatorEnv(t, sim) // the default URLs, reached through the simulator's proxy
+	common := []string{"--log.level=debug", "--peloton.cache-ttl=1s", "--peloton.login-interval=1s"}
 	var outputs []string
 
 	// A password login, a scrape, then revoked tokens and a changed password: refresh refused,
@@ -254,7 +252,7 @@ func TestSecretsNeverLeak(t *testing.T) {
 		t.Fatal(err)
 	}
 	state := filepath.Join(t.TempDir(), "state.json")
-	e := startExporter(t, []string{"PELOTON_USERNAME=" + simulator.DemoUsername},
+	e := startExporter(t, append(simEnv, "PELOTON_USERNAME="+simulator.DemoUsername),
 		append(common, "--peloton.password-file="+pwFile, "--peloton.state-file="+state)...)
 	outputs = append(outputs, e.waitFor(t, "/metrics", "peloton_up 1"), e.get(t, "/"))
 	sim.RevokeAccessTokens()
@@ -276,7 +274,7 @@ func TestSecretsNeverLeak(t *testing.T) {
 	// Browser tokens from the environment.
 	sim.SetPassword(simulator.DemoPassword)
 	access, refresh := sim.IssueTokens()
-	e = startExporter(t, []string{"PELOTON_ACCESS_TOKEN=" + access, "PELOTON_REFRESH_TOKEN=" + refresh}, append(common, "--peloton.state-file=")...)
+	e = startExporter(t, append(simEnv, "PELOTON_ACCESS_TOKEN="+access, "PELOTON_REFRESH_TOKEN="+refresh), append(common, "--peloton.state-file=")...)
 	outputs = append(outputs, e.waitFor(t, "/metrics", "peloton_up 1"))
 	sim.RevokeAccessTokens()
 	outputs = append(outputs, e.waitFor(t, "/metrics", `endpoint="token"`))
@@ -355,8 +353,8 @@ func TestSIGTERMFinishesTheScrapeInFlight(t *testing.T) {
 	}
 	defer sim.Close()
 	state := filepath.Join(t.TempDir(), "state.json")
-	e := startExporter(t, []string{"PELOTON_USERNAME=" + simulator.DemoUsername, "PELOTON_PASSWORD=" + simulator.DemoPassword},
-		"--peloton.api-url="+sim.APIURL(), "--peloton.auth-url="+sim.AuthURL(), "--peloton.state-file="+state, "--peloton.cache-ttl=1s")
+	e := startExporter(t, append(testkit.SimulatorEnv(t, sim), "PELOTON_USERNAME="+simulator.DemoUsername, "PELOTON_PASSWORD="+simulator.DemoPassword),
+		"--peloton.state-file="+state, "--peloton.cache-ttl=1s")
 	e.waitFor(t, "/metrics", "peloton_up 1")
 	sim.InjectFault(simulator.EndpointOverview, simulator.Fault{Delay: 2 * time.Second})
 	time.Sleep(1100 * time.Millisecond) // let the cache expire, so the next scrape waits for Peloton
@@ -396,9 +394,8 @@ func TestWorldReadablePasswordFileIsWarnedAbout(t *testing.T) {
 	if err := os.Chmod(pwFile, 0o644); err != nil { // WriteFile's mode is subject to the umask
 		t.Fatal(err)
 	}
-	e := startExporter(t, []string{"PELOTON_USERNAME=" + simulator.DemoUsername},
-		"--peloton.api-url="+sim.APIURL(), "--peloton.auth-url="+sim.AuthURL(), "--peloton.state-file=",
-		"--log.level=debug", "--peloton.password-file="+pwFile)
+	e := startExporter(t, append(testkit.SimulatorEnv(t, sim), "PELOTON_USERNAME="+simulator.DemoUsername),
+		"--peloton.state-file=", "--log.level=debug", "--peloton.password-file="+pwFile)
 	e.waitFor(t, "/metrics", "peloton_up 1") // logged in: the password from the file was used
 	if err := e.stop(t); err != nil {
 		t.Errorf("exit after SIGTERM: %v\n%s", err, e.Out.String())

@@ -160,12 +160,17 @@ func TestRunsAsNonRootWritingOnlyTheStateDirectory(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer sim.Close()
+	// The simulator's CA where nobody can read it (a test's own temporary folders are 0700).
+	ca := filepath.Join(root, "simulator-ca.pem")
+	if err := os.WriteFile(ca, sim.CAPEM(), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	e := launch(t, func(cmd *exec.Cmd) {
-		cmd.Env = []string{"PELOTON_USERNAME=" + simulator.DemoUsername, "PELOTON_PASSWORD=" + simulator.DemoPassword}
+		cmd.Env = []string{"PELOTON_USERNAME=" + simulator.DemoUsername, "PELOTON_PASSWORD=" + simulator.DemoPassword,
+			"HTTPS_PROXY=" + sim.ProxyURL(), "SSL_CERT_FILE=" + ca}
 		cmd.Dir = readonly
 		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: nobody, Gid: nobody}}
-	}, "--peloton.api-url="+sim.APIURL(), "--peloton.auth-url="+sim.AuthURL(),
-		"--peloton.state-file="+filepath.Join(state, "state.json"))
+	}, "--peloton.state-file="+filepath.Join(state, "state.json"))
 	e.waitFor(t, "/metrics", "peloton_up 1")
 	if err := e.stop(t); err != nil {
 		t.Errorf("exit: %v\n%s", err, e.Out.String())

@@ -52,6 +52,10 @@ type Config struct {
 	MaxBodyBytes              int64         // largest response body read (default 16 MiB)
 	Logger                    log.Logger
 	Now                       func() time.Time
+	// Transport carries every request to Peloton (default http.DefaultTransport, which
+	// honours HTTPS_PROXY). Tests and --demo pass the simulator's, which dials Peloton's host
+	// names on loopback.
+	Transport http.RoundTripper
 }
 
 func (c *Config) setDefaults() {
@@ -95,9 +99,9 @@ func (c *Config) setDefaults() {
 
 // Client is safe for concurrent use.
 type Client struct {
-	cfg  Config
-	http *http.Client
-	auth *auth
+	cfg    Config
+	http   *http.Client
+	tokens *tokenSource
 
 	mu         sync.Mutex
 	counts     map[RequestCount]uint64
@@ -123,13 +127,14 @@ func New(cfg Config) (*Client, error) {
 	c := &Client{
 		cfg: cfg,
 		http: &http.Client{
+			Transport: cfg.Transport,
 			// Redirects are followed by hand: the login must stop at the redirect URI and
 			// must not wander off Peloton's hosts.
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 		},
 		counts: map[RequestCount]uint64{},
 	}
-	c.auth = newAuth(c)
+	c.tokens = newTokenSource(c)
 	return c, nil
 }
 
@@ -151,8 +156,14 @@ func (c *Client) Stats() []RequestCount {
 	return out
 }
 
-// TokenExpiry is the expiry of the access token in use, if known.
-func (c *Client) TokenExpiry() (time.Time, bool) { return c.auth.expiry() }
+// TokenExpiry is the expiry of the access token in use, if known. It never waits for a login
+// or refresh in progress.
+func (c *Client) TokenExpiry() (time.Time, bool) { return c.tokens.expiry() }
+
+// CredentialsRefused tells whether password logins are stopped because Peloton refused the
+// configured credentials (the refusal budget is spent) or blocked the account. It never
+// waits for a login in progress.
+func (c *Client) CredentialsRefused() bool { return c.tokens.loginsStopped() }
 
 // response is a fully read HTTP answer.
 type response struct {
@@ -193,8 +204,10 @@ func (c *Client) send(ctx context.Context, hc *http.Client, endpoint string, req
 		return nil, fmt.Errorf("%s: answer larger than the %d byte limit", endpoint, c.cfg.MaxBodyBytes)
 	}
 	r := &response{status: resp.StatusCode, header: resp.Header, body: body}
-	if resp.StatusCode == http.StatusTooManyRequests {
-		until := c.cfg.Now().Add(parseRetryAfter(resp.Header.Get("Retry-After"), c.cfg.Now()))
+	// A blocked account is no rate limit: waiting does not lift it, and the API goes on
+	// working with the tokens there are. The login step tells the member.
+	if resp.StatusCode == http.StatusTooManyRequests && !isAccountBlocked(r) {
+		until := c.cfg.Now().Add(retryWait(resp.Header, c.cfg.Now()))
 		c.mu.Lock()
 		if until.After(c.retryAfter) {
 			c.retryAfter = until
@@ -229,6 +242,19 @@ func unwrapURLError(err error) error {
 	return err
 }
 
+// retryWait is how long a 429 asks to wait: Retry-After, else Auth0's x-ratelimit-reset (the
+// epoch second when the limit resets: Auth0's rate-limit policy; the auth0 Ruby SDK reads it
+// as Time.at), else a minute. Never more than a day.
+func retryWait(h http.Header, now time.Time) time.Duration {
+	if v := h.Get("Retry-After"); v != "" {
+		return parseRetryAfter(v, now)
+	}
+	if reset, err := strconv.ParseInt(strings.TrimSpace(h.Get("X-Ratelimit-Reset")), 10, 64); err == nil && reset > 0 {
+		return min(max(time.Unix(reset, 0).Sub(now), time.Second), 24*time.Hour)
+	}
+	return time.Minute
+}
+
 // parseRetryAfter reads Retry-After as seconds or an HTTP date. Without a usable value it waits
 // a minute; it never waits more than a day, whatever a CDN says.
 func parseRetryAfter(v string, now time.Time) time.Duration {
@@ -254,7 +280,7 @@ func (c *Client) getJSON(ctx context.Context, endpoint, path string, query url.V
 	}
 	var r *response
 	for attempt := 0; attempt < 2; attempt++ {
-		token, err := c.auth.token(ctx)
+		token, err := c.tokens.token(ctx)
 		if err != nil {
 			return err
 		}
@@ -271,7 +297,7 @@ func (c *Client) getJSON(ctx context.Context, endpoint, path string, query url.V
 		if r.status != http.StatusUnauthorized {
 			break
 		}
-		c.auth.reject(token)
+		c.tokens.reject(token)
 	}
 	if r.status != http.StatusOK {
 		return apiError(endpoint, r)
@@ -305,7 +331,7 @@ func (c *Client) Me(ctx context.Context) (*Me, error) {
 	if json.Unmarshal(raw, &id) != nil || id.ID == "" {
 		return nil, errors.New("me: the profile has no id")
 	}
-	c.auth.setUserID(string(id.ID))
+	c.tokens.setUserID(string(id.ID))
 	var me Me
 	if err := json.Unmarshal(raw, &me); err != nil {
 		return nil, fmt.Errorf("me: decoding the answer: %w", err)
@@ -315,7 +341,7 @@ func (c *Client) Me(ctx context.Context) (*Me, error) {
 
 // UserID is the member's id, from the state file or else from /api/me.
 func (c *Client) UserID(ctx context.Context) (string, error) {
-	if id := c.auth.userID(); id != "" {
+	if id := c.tokens.userID(); id != "" {
 		return id, nil
 	}
 	me, err := c.Me(ctx)

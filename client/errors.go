@@ -14,6 +14,45 @@ import (
 // cannot help and risks locking the account, so logins back off.
 var ErrCredentialsRefused = errors.New("login refused: Peloton refused the username or password")
 
+// ErrAccountBlocked means Auth0's brute-force protection blocked password logins for the
+// account (10 failed logins from one IP): nothing but the member's action lifts it, so every
+// password login stops.
+var ErrAccountBlocked = errors.New("account blocked: Peloton has blocked password logins for this account after repeated failed logins " +
+	"(Auth0 brute-force protection) and e-mailed the member a link to unblock it")
+
+// ErrLoginRejected means Auth0 rejected the shape of the login request (403 AnomalyDetected,
+// "Invalid state"), not the password: the exporter's idea of the login page is out of date.
+var ErrLoginRejected = errors.New("login rejected: Peloton rejected the login request itself, not the password (has Peloton's login page changed?)")
+
+// ErrVerificationRequired means the credentials were taken but Peloton asks for a step a
+// headless login cannot do (an e-mailed code, MFA, a bot check).
+var ErrVerificationRequired = errors.New("verification required: Peloton asks for a verification step (an e-mailed code, MFA or a bot check) " +
+	"that a headless login cannot do: sign in with a browser instead (peloton_exporter login)")
+
+// LoginStoppedError means no password login is tried any more with these credentials: Peloton
+// refused them maxRefusals times, or blocked the account. A change of username or password
+// lifts it at once.
+type LoginStoppedError struct {
+	Refusals int
+	Blocked  bool
+}
+
+func (e *LoginStoppedError) Error() string {
+	if e.Blocked {
+		return "password logins stopped, " + ErrAccountBlocked.Error() + "; once it is unblocked, sign in with " +
+			"peloton_exporter login (or change the password), and password logins resume"
+	}
+	return fmt.Sprintf("password logins stopped after %d refused attempts, so that a wrong password cannot get the "+
+		"account blocked: correct the username or password (a changed one is tried at once) or sign in with peloton_exporter login", e.Refusals)
+}
+
+func (e *LoginStoppedError) Unwrap() error {
+	if e.Blocked {
+		return ErrAccountBlocked
+	}
+	return ErrCredentialsRefused
+}
+
 // ErrLegacyLoginRetired is what Peloton's retired POST /auth/login answers since late 2025.
 var ErrLegacyLoginRetired = errors.New("login method retired: Peloton answers 403 to POST /auth/login since late 2025; log in with the Auth0 flow or browser tokens instead")
 
@@ -112,6 +151,24 @@ type refusedError struct{ *HTTPError }
 
 func (e *refusedError) Is(target error) bool { return target == errTokenRefused }
 func (e *refusedError) Unwrap() error        { return e.HTTPError }
+
+// loginError is the JSON error body of Auth0's /usernamepassword/login.
+type loginError struct {
+	Name        string `json:"name"`
+	Code        string `json:"code"`
+	Description string `json:"description"`
+}
+
+func parseLoginError(r *response) loginError {
+	var le loginError
+	_ = json.Unmarshal(r.body, &le)
+	return le
+}
+
+// isAccountBlocked tells whether r is Auth0's brute-force block (429 too_many_attempts).
+func isAccountBlocked(r *response) bool {
+	return r.status == http.StatusTooManyRequests && parseLoginError(r).Code == "too_many_attempts"
+}
 
 // isOAuthRefusal tells whether a token endpoint answer is Auth0 refusing the grant: a 4xx
 // (not 429) whose JSON body names an OAuth error.

@@ -406,8 +406,9 @@ func FuzzTokenRequest(f *testing.F) {
 		}
 		var rl *RateLimitedError
 		var he *HTTPError
+		blocked := isAccountBlocked(&response{status: status, body: body})
 		switch {
-		case status == http.StatusTooManyRequests:
+		case status == http.StatusTooManyRequests && !blocked:
 			if !errors.As(err, &rl) {
 				t.Fatalf("429 gave %v", err)
 			}
@@ -463,11 +464,11 @@ func oauthError(body []byte) bool {
 // checkAdopt adopts tr and checks the token lifetime the client will renew by.
 func checkAdopt(t *testing.T, c *Client, tr *tokenResponse) {
 	t.Helper()
-	a := c.auth
-	a.mu.Lock()
-	a.adopt(tr)
-	st := a.st
-	a.mu.Unlock()
+	ts := c.tokens
+	ts.mu.Lock()
+	ts.adoptLocked(tr)
+	st := ts.st
+	ts.mu.Unlock()
 	now := fuzzNow.Unix()
 	if st.IssuedAt < 0 || st.ExpiresAt < 0 {
 		t.Fatalf("negative token times %d, %d", st.IssuedAt, st.ExpiresAt)
@@ -580,4 +581,60 @@ func TestFuzzSeedsDecode(t *testing.T) {
 			t.Errorf("%s: %v", name, err)
 		}
 	}
+}
+
+// FuzzLoginPage reads a login page as Peloton could send it. parseInjectedConfig never panics,
+// is deterministic, reports a page without the config line as (nil, nil), accepts only a
+// config with internalOptions, and reads back what a config written as the page writes it
+// holds.
+func FuzzLoginPage(f *testing.F) {
+	f.Fuzz(func(t *testing.T, page []byte) {
+		cfg, err := parseInjectedConfig(page)
+		again, err2 := parseInjectedConfig(page)
+		if (err == nil) != (err2 == nil) || (cfg == nil) != (again == nil) {
+			t.Fatal("parseInjectedConfig is not deterministic")
+		}
+		if cfg != nil && err != nil {
+			t.Fatal("a config came with an error")
+		}
+		if !injectedConfigRE.Match(page) && (cfg != nil || err != nil) {
+			t.Fatalf("a page without the config line gave %v, %v", cfg, err)
+		}
+		if cfg == nil {
+			return
+		}
+		if len(cfg.InternalOptions) == 0 {
+			t.Fatal("a config without internalOptions was accepted")
+		}
+		raw, _ := json.Marshal(cfg)
+		line := `window.injectedConfig = window.injectedConfig || "` + base64.StdEncoding.EncodeToString(raw) + `";`
+		back, err := parseInjectedConfig([]byte(line))
+		if err != nil || back == nil || !reflect.DeepEqual(sortedKeys(back.InternalOptions), sortedKeys(cfg.InternalOptions)) ||
+			back.CallbackURL != cfg.CallbackURL || back.Auth0Tenant != cfg.Auth0Tenant {
+			t.Fatalf("the config written back reads as %+v, %v; want %+v", back, err, cfg)
+		}
+	})
+}
+
+// FuzzCredentialsAnswer classifies what the credentials post could answer. It never panics,
+// a 200 is never a refusal, a 429 too_many_attempts is always the blocked account, and an
+// unknown answer's error shows no secret of the body.
+func FuzzCredentialsAnswer(f *testing.F) {
+	f.Fuzz(func(t *testing.T, status int, body []byte) {
+		if status < 100 || status > 599 {
+			status = 100 + int(uint(status)%500)
+		}
+		r := &response{status: status, header: http.Header{}, body: body}
+		err := credentialsRefusal(r)
+		switch {
+		case status == http.StatusOK && err != nil:
+			t.Fatalf("200 gave %v", err)
+		case isAccountBlocked(r) && !errors.Is(err, ErrAccountBlocked):
+			t.Fatalf("too_many_attempts gave %v", err)
+		}
+		var he *HTTPError
+		if errors.As(err, &he) {
+			checkNoSecret(t, body, he.Message)
+		}
+	})
 }

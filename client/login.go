@@ -3,9 +3,6 @@ package client
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"crypto/sha256"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -14,30 +11,77 @@ import (
 	"net/url"
 	"strings"
 
-	"golang.org/x/net/html"
+	"golang.org/x/net/publicsuffix"
 )
 
-// maxRedirects bounds every redirect chain of the login.
-const maxRedirects = 10
+// The password login drives Auth0's hosted login page without a browser, as the live service
+// wants it (peloton-api.md 1.2; homebridge-peloton SPEC.md 4.1, checked against
+// peloton-to-garmin's PelotonAuthApiClient.cs). One function a step:
+//
+//  1. openLoginPage: GET /authorize with a fresh PKCE pair, state and nonce, redirected to /login
+//  2. credentialsBody: what the page's script posts, from its window.injectedConfig
+//  3. postCredentials: POST /usernamepassword/login, answered by a hidden form or a refusal
+//  4. postHiddenForm: POST the form to /login/callback
+//  5. followToRedirectURI: the redirect chain across Peloton's hosts, up to the redirect URI
+//  6. exchangeCode: the code and the PKCE verifier for tokens
 
-// login runs Auth0's authorization-code flow with PKCE the way Peloton's web app does, without
-// a browser: authorize, post the credentials, post the hidden form, follow redirects up to the
-// redirect URI (never fetching it) and exchange the code for tokens.
+// loginFlow is one password login in progress: its secrets, its cookie jar and its trace.
+type loginFlow struct {
+	c      *Client
+	hc     *http.Client // c's client with this login's own jar
+	pkce   pkce
+	state  string
+	nonce  string
+	policy hostPolicy
+	trace  loginTrace
+}
+
+func (c *Client) newLoginFlow() (*loginFlow, error) {
+	// A fresh jar per login: no stale Auth0 session. The public suffix list keeps a host from
+	// setting cookies for a whole public suffix. The jar gives each host only its own
+	// cookies, and each path only the cookies scoped to it.
+	jar, err := cookiejar.New(&cookiejar.Options{PublicSuffixList: publicsuffix.List})
+	if err != nil {
+		return nil, err
+	}
+	policy, err := newHostPolicy(c.cfg.AuthURL)
+	if err != nil {
+		return nil, err
+	}
+	hc := *c.http
+	hc.Jar = jar
+	return &loginFlow{c: c, hc: &hc, pkce: newPKCE(), state: randomString(16), nonce: randomString(16),
+		policy: policy, trace: loginTrace{logger: c.cfg.Logger}}, nil
+}
+
+// login runs the six steps and returns the tokens.
 func (c *Client) login(ctx context.Context) (*tokenResponse, error) {
 	if c.cfg.Username == "" || c.cfg.Password == "" {
 		return nil, errors.New("no username or password configured")
 	}
-	verifier := randomString(32)
-	sum := sha256.Sum256([]byte(verifier))
-	challenge := base64.RawURLEncoding.EncodeToString(sum[:])
-	state, nonce := randomString(16), randomString(16)
+	f, err := c.newLoginFlow()
+	if err != nil {
+		return nil, err
+	}
+	page, pageURL, err := f.openLoginPage(ctx)
+	if err != nil {
+		return nil, err
+	}
+	body, err := f.credentialsBody(page, pageURL)
+	if err != nil {
+		return nil, err
+	}
+	code, err := f.postCredentials(ctx, pageURL, body)
+	if err != nil {
+		return nil, err
+	}
+	return f.exchangeCode(ctx, code)
+}
 
-	jar, _ := cookiejar.New(nil) // a fresh jar per login: no stale Auth0 session cookies
-	hc := *c.http
-	hc.Jar = jar
-
-	// 1. /authorize redirects to the hosted login page, which sets the _csrf cookie.
-	q := url.Values{
+// authorizeQuery is the /authorize query of Peloton's web app with this flow's secrets; the
+// browser sign-in uses it too.
+func (c *Client) authorizeQuery(p pkce, state, nonce string) url.Values {
+	return url.Values{
 		"client_id":             {c.cfg.ClientID},
 		"audience":              {c.cfg.Audience},
 		"scope":                 {c.cfg.Scope},
@@ -46,236 +90,252 @@ func (c *Client) login(ctx context.Context) (*tokenResponse, error) {
 		"redirect_uri":          {c.cfg.RedirectURI},
 		"state":                 {state},
 		"nonce":                 {nonce},
-		"code_challenge":        {challenge},
+		"code_challenge":        {p.challenge},
 		"code_challenge_method": {"S256"},
 		"auth0Client":           {c.cfg.Auth0Client},
 	}
-	req, _ := http.NewRequest(http.MethodGet, c.cfg.AuthURL+"/authorize?"+q.Encode(), nil)
-	page, pageURL, err := c.followRedirects(ctx, &hc, req)
+}
+
+// openLoginPage is step 1: /authorize redirects to the login page, which sets the _csrf
+// cookie (on the credentials post's path) and carries the transaction.
+func (f *loginFlow) openLoginPage(ctx context.Context) (*response, *url.URL, error) {
+	req, err := http.NewRequest(http.MethodGet, f.c.cfg.AuthURL+"/authorize?"+f.c.authorizeQuery(f.pkce, f.state, f.nonce).Encode(), nil)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
+	}
+	page, pageURL, err := f.fetch(ctx, req, nil)
+	if err != nil {
+		return nil, nil, err
 	}
 	if page.status != http.StatusOK {
-		return nil, &HTTPError{Endpoint: "authorize", Status: page.status, Message: describeBody(page.header.Get("Content-Type"), page.body)}
+		return nil, nil, &HTTPError{Endpoint: endpointFor(pageURL, f.policy), Status: page.status, Message: describeBody(page.header.Get("Content-Type"), page.body)}
 	}
+	return page, pageURL, nil
+}
+
+// credentialsBody is step 2: the JSON the page's own script would post. With the page's
+// window.injectedConfig that is its internalOptions verbatim (the _csrf token, the
+// transaction state, …) plus the client, the callback, the tenant, the connection and the
+// credentials; the challenge and nonce must be ours, or nothing is posted. A page without the
+// config gets the older body (the _csrf cookie's value and the login URL's state), which the
+// live service takes too (peloton-to-garmin, 2026).
+func (f *loginFlow) credentialsBody(page *response, pageURL *url.URL) (map[string]any, error) {
+	cfg, err := parseInjectedConfig(page.body)
+	if err != nil {
+		return nil, fmt.Errorf("login page: %w", err)
+	}
+	if cfg == nil {
+		return f.legacyCredentialsBody(pageURL)
+	}
+	opts := cfg.InternalOptions
+	if jsonString(opts["code_challenge"]) != f.pkce.challenge || jsonString(opts["nonce"]) != f.nonce {
+		return nil, errors.New("login page: it does not carry this login's PKCE challenge and nonce; nothing was posted (has Peloton's login page changed?)")
+	}
+	if jsonString(opts["state"]) == "" {
+		return nil, errors.New("login page: its configuration has no transaction state (has Peloton's login page changed?)")
+	}
+	if cfg.CallbackURL != "" && !f.c.isRedirectURI(mustParse(cfg.CallbackURL)) {
+		return nil, errors.New("login page: it names another callback URL than --peloton.redirect-uri; nothing was posted")
+	}
+	tenant := cfg.Auth0Tenant
+	if tenant == "" {
+		tenant = auth0Tenant
+	}
+	body := map[string]any{}
+	for k, v := range opts {
+		body[k] = v
+	}
+	body["client_id"] = f.c.cfg.ClientID
+	body["redirect_uri"] = f.c.cfg.RedirectURI
+	body["tenant"] = tenant
+	body["connection"] = auth0Connection
+	body["username"] = f.c.cfg.Username
+	body["password"] = f.c.cfg.Password
+	return body, nil
+}
+
+func (f *loginFlow) legacyCredentialsBody(pageURL *url.URL) (map[string]any, error) {
 	csrf := ""
-	for _, ck := range jar.Cookies(pageURL) {
+	// The cookie is scoped to the path it is posted to: ask the jar for that URL's cookies.
+	for _, ck := range f.hc.Jar.Cookies(mustParse(f.c.cfg.AuthURL + "/usernamepassword/login")) {
 		if ck.Name == "_csrf" {
 			csrf = ck.Value
 		}
 	}
 	if csrf == "" {
-		return nil, errors.New("authorize: the login page set no _csrf cookie (has Peloton's login changed?)")
+		return nil, errors.New("login page: neither a window.injectedConfig nor a _csrf cookie (has Peloton's login page changed?)")
 	}
-	loginState := state
-	if s := pageURL.Query().Get("state"); s != "" {
-		loginState = s // the login page's own transaction state wins
+	state := pageURL.Query().Get("state")
+	if state == "" {
+		return nil, errors.New("login page: its URL has no transaction state (has Peloton's login page changed?)")
 	}
-
-	// 2. Post the credentials as the login page's script would.
-	body, _ := json.Marshal(map[string]string{
-		"client_id":             c.cfg.ClientID,
-		"redirect_uri":          c.cfg.RedirectURI,
+	return map[string]any{
+		"client_id":             f.c.cfg.ClientID,
+		"redirect_uri":          f.c.cfg.RedirectURI,
 		"tenant":                auth0Tenant,
 		"response_type":         "code",
-		"scope":                 c.cfg.Scope,
-		"audience":              c.cfg.Audience,
+		"scope":                 f.c.cfg.Scope,
+		"audience":              f.c.cfg.Audience,
 		"_csrf":                 csrf,
-		"state":                 loginState,
+		"state":                 state,
 		"_intstate":             "deprecated",
-		"nonce":                 nonce,
-		"username":              c.cfg.Username,
-		"password":              c.cfg.Password,
+		"nonce":                 f.nonce,
+		"username":              f.c.cfg.Username,
+		"password":              f.c.cfg.Password,
 		"connection":            auth0Connection,
-		"code_challenge":        challenge,
+		"code_challenge":        f.pkce.challenge,
 		"code_challenge_method": "S256",
-	})
-	req, _ = http.NewRequest(http.MethodPost, c.cfg.AuthURL+"/usernamepassword/login", bytes.NewReader(body))
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Origin", c.cfg.AuthURL)
-	req.Header.Set("Referer", pageURL.String())
-	req.Header.Set("Auth0-Client", c.cfg.Auth0Client)
-	r, err := c.send(ctx, &hc, "login", req)
-	if err != nil {
-		return nil, err
-	}
-	var final *response
-	var finalURL *url.URL
-	switch {
-	case r.status >= 400 && r.status < 500:
-		return nil, fmt.Errorf("%w (login: HTTP %d: %s)", ErrCredentialsRefused, r.status, describeBody(r.header.Get("Content-Type"), r.body))
-	case r.status == http.StatusOK:
-		// 3. The answer is a page whose hidden form carries the result to the callback.
-		form, formErr := parseHiddenForm(r.body)
-		if formErr != nil {
-			return nil, fmt.Errorf("login: %w", formErr)
-		}
-		action := c.cfg.AuthURL + "/login/callback"
-		if form.Action != "" {
-			a, err := url.Parse(c.cfg.AuthURL + "/")
-			if err == nil {
-				a, err = a.Parse(form.Action)
-			}
-			if err != nil || !sameHost(a, c.cfg.AuthURL) {
-				return nil, errors.New("login: the login form posts to an unexpected place")
-			}
-			action = a.String()
-		}
-		req, _ = http.NewRequest(http.MethodPost, action, strings.NewReader(form.Fields.Encode()))
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		req.Header.Set("Origin", c.cfg.AuthURL)
-		// 4. Follow the redirects until one points at the redirect URI, and take its code.
-		final, finalURL, err = c.followRedirects(ctx, &hc, req)
-	case r.location != nil:
-		final, finalURL, err = c.follow(ctx, &hc, "login", req.URL, r)
-	default:
-		return nil, &HTTPError{Endpoint: "login", Status: r.status, Message: describeBody(r.header.Get("Content-Type"), r.body)}
-	}
-	if err != nil {
-		return nil, err
-	}
-	if !c.isRedirectURI(finalURL) {
-		return nil, &HTTPError{Endpoint: "callback", Status: final.status, Message: "the login ended without an authorization code"}
-	}
-	code := finalURL.Query().Get("code")
-	if code == "" {
-		return nil, errors.New("callback: the redirect carries no authorization code")
-	}
-	if finalURL.Query().Get("state") != state {
-		return nil, errors.New("callback: the redirect's state does not match the one sent (possible login CSRF); ignoring it")
-	}
+	}, nil
+}
 
-	// 5. Exchange the code for tokens, proving possession of the PKCE verifier.
-	body, _ = json.Marshal(map[string]string{
+// postCredentials is step 3, and hands the hidden form on to steps 4 and 5: it returns the
+// authorization code.
+func (f *loginFlow) postCredentials(ctx context.Context, pageURL *url.URL, body map[string]any) (string, error) {
+	b, err := json.Marshal(body)
+	if err != nil {
+		return "", err
+	}
+	req, err := http.NewRequest(http.MethodPost, f.c.cfg.AuthURL+"/usernamepassword/login", bytes.NewReader(b))
+	if err != nil {
+		return "", err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Origin", f.c.cfg.AuthURL)
+	req.Header.Set("Referer", pageURL.String())
+	req.Header.Set("Auth0-Client", f.c.cfg.Auth0Client)
+	r, err := f.send(ctx, req, sortedKeys(body))
+	if err != nil {
+		return "", err
+	}
+	if r.location != nil { // not seen live, but a redirect instead of the form is followed
+		return f.followToRedirectURI(ctx, req.URL, r)
+	}
+	if err := credentialsRefusal(r); err != nil {
+		return "", err
+	}
+	form, err := parseHiddenForm(r.body)
+	if err != nil || form.Fields.Get("wresult") == "" {
+		// The credentials were taken, but the answer is a page of its own: a verification.
+		return "", ErrVerificationRequired
+	}
+	return f.postHiddenForm(ctx, form)
+}
+
+// credentialsRefusal tells the credentials post's refusals apart (bodies from Auth0's
+// documentation and public captures; the status in the body may differ from HTTP's):
+// wrong credentials, a request of the wrong shape, a blocked account, anything else.
+func credentialsRefusal(r *response) error {
+	if r.status == http.StatusOK {
+		return nil
+	}
+	le := parseLoginError(r)
+	switch {
+	case isAccountBlocked(r):
+		return ErrAccountBlocked
+	case le.Code == "invalid_user_password",
+		r.status == http.StatusUnauthorized && le.Code == "",
+		le.Code == "access_denied" && strings.Contains(strings.ToLower(le.Description), "wrong email or password"):
+		return ErrCredentialsRefused
+	case r.status == http.StatusForbidden && (le.Name == "AnomalyDetected" || le.Code == "access_denied" || le.Code == "invalid_state"):
+		return ErrLoginRejected
+	}
+	return &HTTPError{Endpoint: "login", Status: r.status, Message: describeBody(r.header.Get("Content-Type"), r.body)}
+}
+
+// postHiddenForm is step 4: the form goes to its action, which must be the auth host itself,
+// and the redirect chain starts.
+func (f *loginFlow) postHiddenForm(ctx context.Context, form *HiddenForm) (string, error) {
+	base := mustParse(f.c.cfg.AuthURL + "/")
+	action := mustParse(f.c.cfg.AuthURL + "/login/callback")
+	if form.Action != "" {
+		a, err := base.Parse(form.Action)
+		if err != nil || !sameOrigin(a, base) {
+			return "", errors.New("login: the login form posts to an unexpected place")
+		}
+		action = a
+	}
+	req, err := http.NewRequest(http.MethodPost, action.String(), strings.NewReader(form.Fields.Encode()))
+	if err != nil {
+		return "", err
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Origin", f.c.cfg.AuthURL)
+	r, err := f.send(ctx, req, sortedKeys(form.Fields))
+	if err != nil {
+		return "", err
+	}
+	return f.followToRedirectURI(ctx, req.URL, r)
+}
+
+// followToRedirectURI is step 5: it follows r's redirects (see fetch) and takes the code from
+// the redirect to the redirect URI, checking our state.
+func (f *loginFlow) followToRedirectURI(ctx context.Context, from *url.URL, r *response) (string, error) {
+	final, finalURL, err := f.follow(ctx, from, r)
+	if err != nil {
+		return "", err
+	}
+	if !f.c.isRedirectURI(finalURL) {
+		return "", &HTTPError{Endpoint: endpointFor(finalURL, f.policy), Status: final.status, Message: "the login ended without an authorization code"}
+	}
+	return codeFromCallback(finalURL, f.state)
+}
+
+// codeFromCallback reads the authorization code from the redirect URI, or the error Auth0
+// sent back by redirect instead (?error=…&error_description=…).
+func codeFromCallback(u *url.URL, state string) (string, error) {
+	q := u.Query()
+	if e := q.Get("error"); e != "" {
+		return "", fmt.Errorf("callback: Peloton's login answered %s: %s", printable(e, 60), printable(q.Get("error_description"), 200))
+	}
+	if q.Get("state") != state {
+		return "", errors.New("callback: the redirect's state does not match the one sent (possible login CSRF, or the URL of another sign-in); ignoring it")
+	}
+	code := q.Get("code")
+	if code == "" {
+		return "", errors.New("callback: the redirect carries no authorization code")
+	}
+	return code, nil
+}
+
+// exchangeCode is step 6: the code and the PKCE verifier buy the tokens.
+func (f *loginFlow) exchangeCode(ctx context.Context, code string) (*tokenResponse, error) {
+	return f.c.exchangeCode(ctx, f.hc, code, f.pkce.verifier)
+}
+
+func (c *Client) exchangeCode(ctx context.Context, hc *http.Client, code, verifier string) (*tokenResponse, error) {
+	b, _ := json.Marshal(map[string]string{
 		"grant_type":    "authorization_code",
 		"client_id":     c.cfg.ClientID,
 		"code_verifier": verifier,
 		"code":          code,
 		"redirect_uri":  c.cfg.RedirectURI,
 	})
-	req, _ = http.NewRequest(http.MethodPost, c.cfg.AuthURL+"/oauth/token", bytes.NewReader(body))
-	req.Header.Set("Content-Type", "application/json")
-	return c.tokenRequest(ctx, &hc, req)
-}
-
-// followRedirects sends req and follows its redirects (see follow).
-func (c *Client) followRedirects(ctx context.Context, hc *http.Client, req *http.Request) (*response, *url.URL, error) {
-	endpoint := authEndpoint(req.URL.Path)
-	r, err := c.send(ctx, hc, endpoint, req)
+	req, err := http.NewRequest(http.MethodPost, c.cfg.AuthURL+"/oauth/token", bytes.NewReader(b))
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	return c.follow(ctx, hc, endpoint, req.URL, r)
+	req.Header.Set("Content-Type", "application/json")
+	return c.tokenRequest(ctx, hc, req)
 }
 
-// follow follows the redirects of r, the answer from endpoint at u, on the auth host only. It
-// stops, without fetching it, at a redirect to the redirect URI and returns that URL;
-// otherwise it returns the final answer and its URL.
-func (c *Client) follow(ctx context.Context, hc *http.Client, endpoint string, u *url.URL, r *response) (*response, *url.URL, error) {
-	for hop := 0; r.location != nil; hop++ {
-		if c.isRedirectURI(r.location) {
-			return r, r.location, nil
-		}
-		if !sameHost(r.location, c.cfg.AuthURL) {
-			return nil, nil, fmt.Errorf("%s: redirected off the login host to %s", endpoint, r.location.Host)
-		}
-		if hop == maxRedirects {
-			return nil, nil, fmt.Errorf("login: more than %d redirects (a redirect loop?)", maxRedirects)
-		}
-		u = r.location
-		endpoint = authEndpoint(u.Path)
-		req, _ := http.NewRequest(http.MethodGet, u.String(), nil)
-		var err error
-		if r, err = c.send(ctx, hc, endpoint, req); err != nil {
-			return nil, nil, err
-		}
-	}
-	return r, u, nil
-}
-
-// isRedirectURI tells whether u is the configured redirect URI (plus its query), the end of
-// the login that must never be fetched.
+// isRedirectURI tells whether u is the configured redirect URI (any query), the end of the
+// login that is never fetched: scheme, host and path equal, a trailing slash tolerated.
 func (c *Client) isRedirectURI(u *url.URL) bool {
 	want, err := url.Parse(c.cfg.RedirectURI)
-	return err == nil && sameHost(u, c.cfg.RedirectURI) &&
+	return err == nil && u != nil && sameOrigin(u, want) &&
 		strings.TrimSuffix(u.Path, "/") == strings.TrimSuffix(want.Path, "/")
 }
 
-// authEndpoint names an auth path for the request counter.
-func authEndpoint(path string) string {
-	switch {
-	case strings.HasPrefix(path, "/authorize/resume"), strings.HasPrefix(path, "/login/callback"):
-		return "callback"
-	case strings.HasPrefix(path, "/authorize"):
-		return "authorize"
-	case strings.HasPrefix(path, "/u/login"):
-		return "login_page"
-	case strings.HasPrefix(path, "/usernamepassword/login"):
-		return "login"
-	case strings.HasPrefix(path, "/oauth/token"):
-		return "token"
+func sameOrigin(a, b *url.URL) bool {
+	return strings.EqualFold(a.Scheme, b.Scheme) && strings.EqualFold(a.Host, b.Host)
+}
+
+// mustParse parses a URL built from validated configuration; a bad one yields an empty URL,
+// which matches nothing.
+func mustParse(s string) *url.URL {
+	u, err := url.Parse(s)
+	if err != nil {
+		return &url.URL{}
 	}
-	return "auth_other"
-}
-
-func sameHost(u *url.URL, base string) bool {
-	b, err := url.Parse(base)
-	return err == nil && strings.EqualFold(u.Host, b.Host) && u.Scheme == b.Scheme
-}
-
-// HiddenForm is the auto-submitting form Auth0 answers a successful credentials post with.
-type HiddenForm struct {
-	Action string
-	Fields url.Values
-}
-
-// parseHiddenForm finds the first form in page and collects its named inputs.
-func parseHiddenForm(page []byte) (*HiddenForm, error) {
-	z := html.NewTokenizer(bytes.NewReader(page))
-	var form *HiddenForm
-	for {
-		tt := z.Next()
-		switch tt {
-		case html.StartTagToken, html.SelfClosingTagToken:
-			t := z.Token()
-			switch {
-			case t.Data == "form" && form == nil:
-				form = &HiddenForm{Action: attr(t, "action"), Fields: url.Values{}}
-			case t.Data == "input" && form != nil:
-				if name := attr(t, "name"); name != "" {
-					form.Fields.Add(name, attr(t, "value"))
-				}
-			}
-			continue
-		case html.EndTagToken:
-			if form == nil || z.Token().Data != "form" {
-				continue
-			}
-		case html.ErrorToken: // the end of the page, closed form or not
-		default:
-			continue
-		}
-		switch {
-		case form == nil:
-			return nil, errors.New("the answer holds no login form (has Peloton's login changed?)")
-		case len(form.Fields) == 0:
-			return nil, errors.New("the login form has no fields (has Peloton's login changed?)")
-		}
-		return form, nil
-	}
-}
-
-func attr(t html.Token, name string) string {
-	for _, a := range t.Attr {
-		if a.Key == name {
-			return a.Val
-		}
-	}
-	return ""
-}
-
-func randomString(n int) string {
-	b := make([]byte, n)
-	_, _ = rand.Read(b)
-	return base64.RawURLEncoding.EncodeToString(b)
+	return u
 }

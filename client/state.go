@@ -26,6 +26,11 @@ type tokenState struct {
 	// Supplied fingerprints the tokens the user gave on the command line (a short hash, not
 	// the tokens), to notice when they are replaced.
 	Supplied string `json:"supplied,omitempty"`
+	// LoginStop is the refusal budget of password logins while it is not whole (gate.go).
+	LoginStop *loginStop `json:"login_stop,omitempty"`
+	// SignedInAt is when `peloton_exporter login` wrote these tokens (Unix seconds), so that a
+	// running exporter takes them the next time it needs new ones.
+	SignedInAt int64 `json:"signed_in_at,omitempty"`
 }
 
 // stateStore reads and writes the state file. Problems are logged and never fatal: the worst

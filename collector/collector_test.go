@@ -52,7 +52,7 @@ func newEnv(t *testing.T) *env {
 	logs := &syncbuf.Buffer{}
 	logger := log.NewLogfmtLogger(logs)
 	c, err := client.New(client.Config{
-		APIURL: sim.APIURL(), AuthURL: sim.AuthURL(),
+		APIURL: sim.APIURL(), AuthURL: sim.AuthURL(), Transport: sim.Transport(),
 		Username: simulator.DemoUsername, Password: simulator.DemoPassword,
 		Timeout: 5 * time.Second, Logger: logger, Now: clock.Now,
 	})
@@ -490,7 +490,7 @@ func TestHistorySignals(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer sim.Close()
-	c, _ := client.New(client.Config{APIURL: sim.APIURL(), AuthURL: sim.AuthURL(), Username: simulator.DemoUsername, Password: simulator.DemoPassword, Now: clock.Now})
+	c, _ := client.New(client.Config{APIURL: sim.APIURL(), AuthURL: sim.AuthURL(), Transport: sim.Transport(), Username: simulator.DemoUsername, Password: simulator.DemoPassword, Now: clock.Now})
 	exp := collector.New(c, collector.Options{WeekStart: time.Monday, Now: clock.Now})
 	defer exp.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)

@@ -32,6 +32,13 @@ type Source interface {
 	TokenExpiry() (time.Time, bool)
 }
 
+// credentialsReporter is what a Source offers when it logs in with a password
+// (*client.Client does). It is apart from Source so that sources without logins, such as
+// in-memory test sources, need not implement it.
+type credentialsReporter interface {
+	CredentialsRefused() bool
+}
+
 // Options tune the exporter; zero values take the defaults.
 type Options struct {
 	TTL            time.Duration  // how long fetched data is served before a scrape refreshes it (default 5m)
@@ -304,6 +311,13 @@ func (e *Exporter) Collect(ch chan<- prometheus.Metric) {
 	}
 	if exp, ok := e.src.TokenExpiry(); ok {
 		ch <- prometheus.MustNewConstMetric(d.tokenExpiry, prometheus.GaugeValue, float64(exp.Unix()))
+	}
+	if cr, ok := e.src.(credentialsReporter); ok {
+		v := 0.0
+		if cr.CredentialsRefused() {
+			v = 1
+		}
+		ch <- prometheus.MustNewConstMetric(d.credentialsRefused, prometheus.GaugeValue, v)
 	}
 	for _, st := range e.src.Stats() {
 		ch <- prometheus.MustNewConstMetric(d.apiRequests, prometheus.CounterValue, float64(st.Count), st.Endpoint, st.Code)

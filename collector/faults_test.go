@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -101,12 +102,22 @@ func newFaultEnv(t *testing.T) *faultEnv {
 		t.Fatal(err)
 	}
 	t.Cleanup(sim.Close)
-	proxy := newProxy(t, strings.TrimPrefix(sim.APIURL(), "http://"))
+	proxy := newProxy(t, sim.HostAddr(simulator.APIHost))
+	// The client uses its default URLs; its API connections go through the proxy.
+	tr := sim.Transport()
+	dial := tr.DialContext
+	tr.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		if addr == simulator.APIHost+":443" {
+			var d net.Dialer
+			return d.DialContext(ctx, network, proxy.addr)
+		}
+		return dial(ctx, network, addr)
+	}
 	logs := &syncbuf.Buffer{}
 	logger := log.NewLogfmtLogger(logs)
 	c, err := client.New(client.Config{
-		APIURL: "http://" + proxy.addr, AuthURL: sim.AuthURL(),
-		Username: simulator.DemoUsername, Password: simulator.DemoPassword,
+		Transport: tr,
+		Username:  simulator.DemoUsername, Password: simulator.DemoPassword,
 		Timeout: time.Second, Logger: logger, Now: clock.Now,
 		MaxBodyBytes: 8 << 20,
 	})
@@ -134,7 +145,7 @@ func dataText(t *testing.T, exp prometheus.Collector) string {
 		switch mf.GetName() {
 		case "peloton_up", "peloton_source_up", "peloton_source_last_success_timestamp_seconds", "peloton_refresh_duration_seconds", "peloton_api_requests_total",
 			"peloton_last_refresh_success_timestamp_seconds", "peloton_auth_token_expiry_timestamp_seconds",
-			"peloton_weekly_streak_derived":
+			"peloton_weekly_streak_derived", "peloton_auth_credentials_refused":
 			continue
 		}
 		expfmt.MetricFamilyToText(&b, mf)
@@ -148,6 +159,9 @@ type faultCase struct {
 	cause  string        // what the log line must name
 	wait   time.Duration // how long until Peloton is allowed again (Retry-After, login back-off)
 	stayUp bool          // the exporter copes without a failed refresh (e.g. refreshes a token)
+	// stuck: only the member can end it (a blocked account): the exporter stays down with
+	// peloton_auth_credentials_refused 1 and sends no more credentials.
+	stuck bool
 }
 
 func apiFault(f simulator.Fault) func(e *faultEnv) {
@@ -200,11 +214,27 @@ func faultCases() []faultCase {
 		{name: "workout times that cannot be", inject: func(e *faultEnv) {
 			e.sim.InjectFault(simulator.EndpointWorkouts, simulator.Fault{Status: 200, Body: `{"data": [{"id": "odd", "status": "COMPLETE", "start_time": -9.2e18, "end_time": 9.2e18, "fitness_discipline": "cycling"}], "show_next": false}`})
 		}, cause: "implausible times", stayUp: true},
-		{name: "login page sets no csrf cookie", inject: func(e *faultEnv) {
-			loginFault(simulator.EndpointAuthorize, simulator.Fault{Status: 302, Header: http.Header{"Location": {"/u/login?state=x"}}})(e)
-			e.sim.InjectFault(simulator.EndpointLoginPage, html("<html><form><input name=username></form></html>"))
-		}, cause: "_csrf", wait: 16 * time.Minute},
-		{name: "login answer without a form", inject: loginFault(simulator.EndpointLogin, html("<html><body>Welcome back!</body></html>")), cause: "no login form", wait: 16 * time.Minute},
+		{name: "login page without its config or csrf cookie", inject: loginFault(simulator.EndpointLoginPage,
+			html("<html><form><input name=username></form></html>")), cause: "neither a window.injectedConfig nor a _csrf cookie", wait: 16 * time.Minute},
+		{name: "login page with an unreadable config", inject: loginFault(simulator.EndpointLoginPage,
+			html(`<script>window.injectedConfig = window.injectedConfig || "not base64!";</script>`)), cause: "cannot be read", wait: 16 * time.Minute},
+		{name: "login answer without a form (a verification step)", inject: loginFault(simulator.EndpointLogin,
+			html("<html><body>Welcome back!</body></html>")), cause: "verification step", wait: 16 * time.Minute},
+		{name: "login request rejected (AnomalyDetected)", inject: loginFault(simulator.EndpointLogin, simulator.Fault{Status: 403,
+			Body: `{"statusCode":403,"name":"AnomalyDetected","code":"access_denied","description":"Invalid state"}`}), cause: "login page changed", wait: 16 * time.Minute},
+		{name: "account blocked (too_many_attempts)", inject: loginFault(simulator.EndpointLogin, simulator.Fault{Status: 429,
+			Body: `{"statusCode":429,"name":"AnomalyDetected","code":"too_many_attempts","description":"Your account has been blocked after multiple consecutive login attempts."}`}),
+			cause: "blocked password logins for this account", stuck: true},
+		{name: "login rate limited (x-ratelimit-reset)", inject: func(e *faultEnv) {
+			reset := strconv.FormatInt(e.clock.Now().Add(10*time.Minute).Unix(), 10)
+			loginFault(simulator.EndpointLogin, simulator.Fault{Status: 429, Body: `{"error":"too_many_requests"}`,
+				Header: http.Header{"X-Ratelimit-Limit": {"10"}, "X-Ratelimit-Remaining": {"0"}, "X-Ratelimit-Reset": {reset}}})(e)
+		}, cause: "rate limited", wait: 16 * time.Minute},
+		{name: "login error sent back by redirect", inject: loginFault(simulator.EndpointContinue, simulator.Fault{Status: 302, Header: http.Header{
+			"Location": {"https://members.onepeloton.com/callback?error=access_denied&error_description=Access%20denied%20by%20a%20rule&state=x"}}}),
+			cause: "access_denied: Access denied by a rule", wait: 16 * time.Minute},
+		{name: "login redirected off Peloton's hosts", inject: loginFault(simulator.EndpointContinue, simulator.Fault{Status: 302,
+			Header: http.Header{"Location": {"https://collect.example.com/?code=abc"}}}), cause: "redirected off Peloton's hosts", wait: 16 * time.Minute},
 		{name: "login form without an action", inject: loginFault(simulator.EndpointLogin, html(`<form method="post"><input type="hidden" name="wa" value="wsignin1.0"><input type="hidden" name="wresult" value="forged"></form>`)), cause: "callback: HTTP 403", wait: 16 * time.Minute},
 		{name: "login redirect loop", inject: loginFault(simulator.EndpointAuthorize, simulator.Fault{Status: 302, Header: http.Header{"Location": {"/authorize?again=1"}}}), cause: "redirect loop", wait: 16 * time.Minute},
 		{name: "credentials refused", inject: func(e *faultEnv) {
@@ -273,6 +303,20 @@ func TestFaults(t *testing.T) {
 				t.Errorf("%d credential posts during one back-off window, want at most 1", n)
 			}
 
+			if fc.stuck {
+				expectSample(t, e.exp, "peloton_auth_credentials_refused", nil, 1)
+				before := e.sim.Requests(simulator.EndpointLogin)
+				e.sim.ClearFaults()
+				e.clock.Advance(24 * time.Hour)
+				e.refresh(t)
+				expectSample(t, e.exp, "peloton_up", nil, 0)
+				if n := e.sim.Requests(simulator.EndpointLogin) - before; n != 0 {
+					t.Errorf("%d credential posts after the account was blocked, want none", n)
+				}
+				checkNoSecretLogged(t, e)
+				return
+			}
+			expectSample(t, e.exp, "peloton_auth_credentials_refused", nil, 0)
 			e.sim.ClearFaults()
 			e.sim.SetPassword(simulator.DemoPassword)
 			e.proxy.down()
@@ -280,11 +324,7 @@ func TestFaults(t *testing.T) {
 			e.clock.Advance(fc.wait + 5*time.Minute) // retries back off to the TTL
 			e.refresh(t)
 			expectSample(t, e.exp, "peloton_up", nil, 1)
-			for _, secret := range append(e.sim.Secrets(), simulator.DemoPassword) {
-				if len(secret) >= 8 && strings.Contains(e.logs.String(), secret) {
-					t.Errorf("a secret (%.4s…) is in the logs", secret)
-				}
-			}
+			checkNoSecretLogged(t, e)
 		})
 	}
 	// Every simulator, proxy, exporter and connection of the cases is closed by now; what they
@@ -297,6 +337,15 @@ func TestFaults(t *testing.T) {
 	if n := runtime.NumGoroutine(); n > baseline+5 {
 		buf := make([]byte, 1<<20)
 		t.Errorf("%d goroutines after the fault cases, %d before: a leak\n%s", n, baseline, buf[:runtime.Stack(buf, true)])
+	}
+}
+
+func checkNoSecretLogged(t *testing.T, e *faultEnv) {
+	t.Helper()
+	for _, secret := range append(e.sim.Secrets(), simulator.DemoPassword) {
+		if len(secret) >= 8 && strings.Contains(e.logs.String(), secret) {
+			t.Errorf("a secret (%.4s…) is in the logs", secret)
+		}
 	}
 }
 

@@ -19,7 +19,7 @@ type descs struct {
 	lastWorkout, weekWorkouts, weekEnd                            *prometheus.Desc
 	inProgress, output, duration                                  *prometheus.Desc
 	up, sourceUp, sourceLastSuccess, lastSuccess, refreshDuration *prometheus.Desc
-	apiRequests, tokenExpiry                                      *prometheus.Desc
+	apiRequests, tokenExpiry, credentialsRefused                  *prometheus.Desc
 
 	// Training detail (training.go).
 	distance, energy, zoneSeconds, effortPoints, imported, instructors       *prometheus.Desc
@@ -65,6 +65,8 @@ func newDescs(cached string) *descs {
 		refreshDuration:   d("refresh_duration_seconds", "How long the most recent refresh from Peloton took."),
 		apiRequests:       d("api_requests_total", "Requests sent to Peloton, by endpoint and answer code (HTTP status, or error when none came).", "endpoint", "code"),
 		tokenExpiry:       d("auth_token_expiry_timestamp_seconds", "Expiry of the Peloton access token in use, in Unix seconds."),
+		credentialsRefused: d("auth_credentials_refused", "1 while password logins are stopped because Peloton refused the configured "+
+			"credentials or blocked the account, else 0; fix the password or sign in with peloton_exporter login."),
 
 		distance:     d("distance_meters", "Total distance of the completed workouts of each discipline, in meters. "+detail, "discipline"),
 		energy:       d("energy_burned_joules", "Total energy burned in the completed workouts of each discipline (Peloton's calories, kcal × 4184), in joules. "+detail, "discipline"),
@@ -109,7 +111,7 @@ func (d *descs) all() []*prometheus.Desc {
 		d.workouts, d.prOutput, d.prTime, d.weeklyStreak, d.weeklyBest, d.weeklyStart, d.weeklyDerived,
 		d.dailyStreak, d.dailyStart, d.achievements,
 		d.lastWorkout, d.weekWorkouts, d.weekEnd, d.inProgress, d.output, d.duration,
-		d.up, d.sourceUp, d.sourceLastSuccess, d.lastSuccess, d.refreshDuration, d.apiRequests, d.tokenExpiry,
+		d.up, d.sourceUp, d.sourceLastSuccess, d.lastSuccess, d.refreshDuration, d.apiRequests, d.tokenExpiry, d.credentialsRefused,
 		d.distance, d.energy, d.zoneSeconds, d.effortPoints, d.imported, d.instructors,
 		d.lastOutput, d.lastDuration, d.lastAvgOutput, d.lastAvgCadence, d.lastAvgHR, d.lastMaxHR,
 		d.lastDistance, d.lastEnergy, d.lastAvgResistance, d.lastAvgSpeed, d.lastEffort, d.lastInfo, d.detailPending,

@@ -99,6 +99,7 @@ var contractMetrics = []string{
 	"peloton_refresh_duration_seconds",
 	"peloton_api_requests_total",
 	"peloton_auth_token_expiry_timestamp_seconds",
+	"peloton_auth_credentials_refused",
 	"peloton_exporter_build_info",
 }
 
@@ -114,6 +115,7 @@ var contractAlerts = []string{
 	"PelotonDataStale",
 	"PelotonAuthExpiringSoon",
 	"PelotonAnnualChallengeBehindPace",
+	"PelotonCredentialsRefused",
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -201,6 +203,7 @@ func TestAlertmanagerRoutes(t *testing.T) {
 		"PelotonRefreshFailing":     "peloton-exporter",
 		"PelotonDataStale":          "peloton-exporter",
 		"PelotonAuthExpiringSoon":   "peloton-exporter",
+		"PelotonCredentialsRefused": "peloton",
 
 		"PelotonAnnualChallengeBehindPace": "peloton",
 	}

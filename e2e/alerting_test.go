@@ -207,10 +207,8 @@ func (s *stack) startExporter(t *testing.T) {
 	t.Helper()
 	dir := s.root.TempDir()
 	s.exporter = startProcess(t, s.root, "exporter", dir,
-		[]string{"PELOTON_USERNAME=" + simulator.DemoUsername, "PELOTON_PASSWORD=" + simulator.DemoPassword},
-		s.exporterBin,
-		"--peloton.api-url="+s.sim.APIURL(),
-		"--peloton.auth-url="+s.sim.AuthURL(),
+		append(testkit.SimulatorEnv(s.root, s.sim), "PELOTON_USERNAME="+simulator.DemoUsername, "PELOTON_PASSWORD="+simulator.DemoPassword),
+		s.exporterBin,           // with its default URLs: the simulator's proxy and CA reach its hosts
 		"--peloton.state-file=", // tokens and history in memory only
 		"--peloton.cache-ttl=1s",
 		"--peloton.detail-interval=5ms", // the simulator's 1,800 workouts in seconds, not half an hour

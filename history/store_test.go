@@ -33,7 +33,7 @@ func newEnv(t *testing.T, cfg simulator.Config) *env {
 	}
 	t.Cleanup(sim.Close)
 	c, err := client.New(client.Config{
-		APIURL: sim.APIURL(), AuthURL: sim.AuthURL(),
+		APIURL: sim.APIURL(), AuthURL: sim.AuthURL(), Transport: sim.Transport(),
 		Username: simulator.DemoUsername, Password: simulator.DemoPassword, Timeout: 5 * time.Second,
 	})
 	if err != nil {

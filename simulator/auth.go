@@ -1,10 +1,16 @@
 package simulator
 
 import (
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"html/template"
 	"io"
 	"mime"
+	"net"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -39,18 +45,33 @@ type loginTx struct {
 	challenge    string
 	method       string // code_challenge_method
 	scope        string // whitespace-normalised, in the order asked for
-	csrf         string
+	csrf         string // the _csrf cookie's secret
 	created      time.Time
 	wresult      string // set once the credentials were accepted
-	callbackHit  bool   // set once the hidden form was posted
+	stage        loginStage
+	ssoState     string            // the SSO hops' state
+	claimToken   string            // session_claim_token of the SSO hop
+	ssoCookies   map[string]string // what login_site set on the SSO host
 }
+
+// loginStage is how far a login transaction got after its credentials were accepted.
+type loginStage int
+
+const (
+	stageCredentials loginStage = iota // not past the hidden form yet
+	stageCallback                      // the hidden form was posted
+	stageSSO                           // sent to the SSO host
+	stageSSODone                       // the SSO host sent it back to /continue
+	stageContinued                     // /continue passed it on to the second resume
+)
 
 var codeChallengeRE = regexp.MustCompile(`^[A-Za-z0-9_-]{43,128}$`)
 
 func (s *Simulator) authHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /authorize", s.endpoint(EndpointAuthorize, s.handleAuthorize))
-	mux.HandleFunc("GET /u/login", s.endpoint(EndpointLoginPage, s.handleLoginPage))
+	mux.HandleFunc("GET /login", s.endpoint(EndpointLoginPage, s.handleLoginPage))
+	mux.HandleFunc("GET /continue", s.endpoint(EndpointContinue, s.handleContinue))
 	mux.HandleFunc("POST /usernamepassword/login", s.endpoint(EndpointLogin, s.handleLogin))
 	mux.HandleFunc("POST /login/callback", s.endpoint(EndpointCallback, s.handleCallback))
 	mux.HandleFunc("GET /authorize/resume", s.endpoint(EndpointCallback, s.handleResume))
@@ -108,7 +129,7 @@ func (s *Simulator) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 	tx := &loginTx{
 		id:           randomToken(24),
 		origState:    q.Get("state"),
-		loginState:   randomToken(32),
+		loginState:   transactionState(),
 		clientID:     q.Get("client_id"),
 		redirectURI:  q.Get("redirect_uri"),
 		audience:     q.Get("audience"),
@@ -117,46 +138,153 @@ func (s *Simulator) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 		challenge:    q.Get("code_challenge"),
 		method:       q.Get("code_challenge_method"),
 		scope:        strings.Join(scopes, " "),
-		csrf:         randomToken(24),
+		csrf:         randomToken(18),
 	}
 	s.mu.Lock()
 	tx.created = s.cfg.Now()
 	s.pruneLocked(tx.created)
 	s.txByState[tx.loginState] = tx
-	s.noteSecretsLocked(tx.csrf)
+	s.noteSecretsLocked(tx.csrf, tx.id)
 	s.mu.Unlock()
 
-	// No Domain and no Secure: the jar must send them back to plain-HTTP
-	// 127.0.0.1.
-	http.SetCookie(w, &http.Cookie{Name: csrfCookie, Value: tx.csrf, Path: "/", HttpOnly: true})
-	http.SetCookie(w, &http.Cookie{Name: txCookie, Value: tx.id, Path: "/", HttpOnly: true})
-	w.Header().Set("Location", "/u/login?state="+url.QueryEscape(tx.loginState))
+	// Auth0's device and session cookies, with the attributes of the captures (homebridge
+	// fixtures/auth/authorize-redirect.json; peloton-api.md 1.2 step 2): the _compat twins
+	// omit SameSite for old browsers. auth0 carries the transaction.
+	setAuth0Cookie(w, "did", randomToken(16), cookieExpiry(365*24*time.Hour))
+	setAuth0Cookie(w, txCookie, tx.id, cookieExpiry(sessionCookieLife))
+	w.Header().Set("Location", "/login?"+url.Values{
+		"state":    {tx.loginState},
+		"client":   {tx.clientID},
+		"protocol": {"oauth2"},
+	}.Encode())
 	w.WriteHeader(http.StatusFound)
 }
 
+// transactionState is a login transaction's state: Auth0's is about 160 characters and is
+// not the state the client sent (homebridge-peloton SPEC.md 4.1).
+func transactionState() string { return randomToken(120) }
+
+// sessionCookieLife is how long the auth0 session cookie lasts; the live value is not public.
+const sessionCookieLife = 3 * 24 * time.Hour
+
+// cookieExpiry is an Expires attribute d from now by the wall clock, not the simulator's
+// (possibly fake) clock: cookie jars judge expiry by the client's wall clock.
+func cookieExpiry(d time.Duration) time.Time { return time.Now().Add(d) }
+
+// setAuth0Cookie sets name and name_compat as Auth0 does: Path=/, Expires, HttpOnly, Secure,
+// SameSite=None on the first only.
+func setAuth0Cookie(w http.ResponseWriter, name, value string, expires time.Time) {
+	http.SetCookie(w, &http.Cookie{Name: name, Value: value, Path: "/", Expires: expires, HttpOnly: true, Secure: true, SameSite: http.SameSiteNoneMode})
+	http.SetCookie(w, &http.Cookie{Name: name + "_compat", Value: value, Path: "/", Expires: expires, HttpOnly: true, Secure: true})
+}
+
+// txCookieOK tells whether the request carries the transaction cookie of tx (either twin).
+func txCookieOK(r *http.Request, tx *loginTx) bool {
+	for _, name := range []string{txCookie, txCookie + "_compat"} {
+		if c, err := r.Cookie(name); err == nil && c.Value == tx.id {
+			return true
+		}
+	}
+	return false
+}
+
+// handleLoginPage is the hosted login page, /login (homebridge-peloton SPEC.md 4.1: /authorize
+// redirects to https://auth.onepeloton.com/login). It sets the _csrf cookie exactly as the
+// public Postman captures record it, scoped to the credentials post:
+// `_csrf=…; Max-Age=864000; Path=/usernamepassword/login; HttpOnly; Secure` (the path is what
+// peloton-to-garmin's PelotonAuthApiClient.cs looks the cookie up by; homebridge's fixture
+// says Path=/, but that fixture was synthesised, its README says). The page carries the
+// transaction as one window.injectedConfig line of base64 JSON.
 func (s *Simulator) handleLoginPage(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	tx, ok := s.txByState[r.URL.Query().Get("state")]
-	ok = ok && tx.wresult == ""
+	ok = ok && tx.wresult == "" && txCookieOK(r, tx)
 	s.mu.Unlock()
 	if !ok {
 		authPageError(w, http.StatusBadRequest, "invalid_request", "Invalid state")
 		return
 	}
+	// Written by hand: net/http would put Path before Max-Age.
+	w.Header().Add("Set-Cookie", csrfCookie+"="+tx.csrf+"; Max-Age=864000; Path=/usernamepassword/login; HttpOnly; Secure")
+	cfg, _ := json.Marshal(s.injectedConfig(tx)) // maps of strings always marshal
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	loginPage.Execute(w, map[string]string{"State": tx.loginState})
+	loginPage.Execute(w, map[string]string{"Config": base64.StdEncoding.EncodeToString(cfg)})
+}
+
+// injectedConfig is the JSON of the login page's window.injectedConfig, with the keys the
+// homebridge-peloton probe recorded (SPEC.md 4.1, fixtures/auth/login-page.html).
+func (s *Simulator) injectedConfig(tx *loginTx) map[string]any {
+	options := map[string]string{
+		"_csrf":                 csrfToken(tx.csrf),
+		"_intstate":             auth0IntState,
+		"audience":              tx.audience,
+		"code_challenge":        tx.challenge,
+		"code_challenge_method": tx.method,
+		"nonce":                 tx.nonce,
+		"protocol":              "oauth2",
+		"response_type":         tx.responseType,
+		"scope":                 tx.scope,
+		"state":                 tx.loginState,
+	}
+	return map[string]any{
+		"auth0Domain":                strings.TrimPrefix(strings.TrimPrefix(s.authURL, "https://"), "http://"),
+		"auth0Tenant":                auth0Tenant,
+		"authorizationServer":        map[string]string{"url": s.authURL, "issuer": s.authURL + "/"},
+		"callbackOnLocationHash":     false,
+		"callbackURL":                tx.redirectURI,
+		"cdn":                        "https://cdn.auth0.com",
+		"clientConfigurationBaseUrl": s.authURL + "/",
+		"clientID":                   tx.clientID,
+		"dict":                       map[string]any{"signin": map[string]string{"title": "Peloton"}},
+		"extraParams":                options,
+		"internalOptions":            options,
+		"isThirdPartyClient":         false,
+		"widgetUrl":                  "https://cdn.auth0.com/w2/auth0-widget-5.2.min.js",
+	}
+}
+
+// csrfToken is the page's _csrf for the cookie's secret: a salted hash, so that the body and
+// the cookie carry different values (as in homebridge's fixtures, "redacted-page-csrf" against
+// "redacted-csrf"). Auth0's own derivation is not public; this is the scheme of the csrf
+// library Express apps use (salt-hash(salt-secret)).
+func csrfToken(secret string) string {
+	b := make([]byte, 6)
+	rand.Read(b)                  // never fails since Go 1.24
+	salt := hex.EncodeToString(b) // no "-" in it: the token splits at the first one
+	return salt + "-" + csrfHash(salt, secret)
+}
+
+func csrfHash(salt, secret string) string {
+	sum := sha256.Sum256([]byte(salt + "-" + secret))
+	return base64.RawURLEncoding.EncodeToString(sum[:])
+}
+
+// csrfValid accepts the page's token for the cookie's secret, or the cookie's value itself,
+// which older clients post and which the live service takes too (peloton-to-garmin, 2026;
+// peloton-api.md 1.2 step 3).
+func csrfValid(posted, secret string) bool {
+	if posted == secret {
+		return true
+	}
+	salt, hash, ok := strings.Cut(posted, "-")
+	return ok && hmac.Equal([]byte(hash), []byte(csrfHash(salt, secret)))
 }
 
 var loginPage = template.Must(template.New("login").Parse(`<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>Log in | Peloton (simulated)</title></head>
+<html lang="en">
+<head>
+  <meta charset="utf-8">
+  <title>Log in | Peloton</title>
+</head>
 <body>
-<form method="POST" action="">
-<input type="hidden" name="state" value="{{.State}}">
-<label>Email or username <input type="text" name="username" autocomplete="username"></label>
-<label>Password <input type="password" name="password" autocomplete="current-password"></label>
-<button type="submit" name="action" value="default">Log in</button>
-</form>
-</body></html>
+  <div class="auth0-lock-container"></div>
+  <script src="https://cdn.auth0.com/w2/auth0-widget-5.2.min.js"></script>
+  <script>
+    window.injectedConfig = window.injectedConfig || "{{.Config}}";
+    var config = JSON.parse(decodeURIComponent(escape(window.atob(window.injectedConfig))));
+  </script>
+</body>
+</html>
 `))
 
 // loginRequest is what Auth0's login page script posts.
@@ -176,6 +304,7 @@ type loginRequest struct {
 	Connection          string `json:"connection"`
 	CodeChallenge       string `json:"code_challenge"`
 	CodeChallengeMethod string `json:"code_challenge_method"`
+	Protocol            string `json:"protocol"` // sent by the page's script; older clients omit it
 }
 
 // loginFieldProblem checks the posted login against the transaction that
@@ -204,6 +333,9 @@ func loginFieldProblem(b *loginRequest, tx *loginTx) string {
 			return "Invalid " + f.name + "."
 		}
 	}
+	if b.Protocol != "" && b.Protocol != "oauth2" {
+		return "Invalid protocol."
+	}
 	if b.Username == "" || b.Password == "" {
 		return "Missing username or password."
 	}
@@ -218,53 +350,79 @@ type loginError struct {
 	Code        string `json:"code"`
 }
 
+// Auth0's answers to a credentials post that is not a success. The bodies are those of the
+// public record: the wrong password (homebridge fixtures/auth/credentials-failure.json,
+// peloton-api.md 1.2), a request of the wrong shape (credentials-anomaly.json: "Sending the
+// authorize state in the body instead of the transaction state is rejected with HTTP 403",
+// SPEC.md 4.1) and a blocked account (auth0/lock issue 327: after 10 invalid logins,
+// too_many_attempts with this text).
+var (
+	errWrongPassword = loginError{http.StatusUnauthorized, "Wrong email or password.", "ValidationError", "invalid_user_password"}
+	errInvalidState  = loginError{http.StatusForbidden, "Invalid state", "AnomalyDetected", "access_denied"}
+	errBlocked       = loginError{http.StatusTooManyRequests, "Your account has been blocked after multiple consecutive login attempts. We’ve sent you an email with instructions on how to unblock it.", "AnomalyDetected", "too_many_attempts"}
+)
+
+// bruteForceLimit is Auth0's default brute-force threshold: 10 failed logins for one user
+// from one IP block that pair until the member unblocks it (Auth0 docs, "Brute-Force
+// Protection"; its Management API default max_attempts is 10, mode
+// count_per_identifier_and_ip).
+const bruteForceLimit = 10
+
 func (s *Simulator) handleLogin(w http.ResponseWriter, r *http.Request) {
-	fail := func(status int, name, code, description string) {
-		writeJSON(w, status, loginError{StatusCode: status, Description: description, Name: name, Code: code})
+	fail := func(e loginError) { writeJSON(w, e.StatusCode, e) }
+	badRequest := func(description string) {
+		fail(loginError{http.StatusBadRequest, description, "BadRequestError", "invalid_request"})
 	}
 	// The login page's script always sends these; a client that forgets
 	// them looks like a bot to Auth0.
-	if r.Header.Get("Origin") != s.authURL ||
-		!strings.HasPrefix(r.Header.Get("Referer"), s.authURL+"/u/login") {
-		fail(http.StatusForbidden, "AnomalyDetected", "invalid_origin", "Invalid request origin.")
+	if r.Header.Get("Origin") != s.authURL || !strings.HasPrefix(r.Header.Get("Referer"), s.authURL+"/login?") {
+		fail(loginError{http.StatusForbidden, "Invalid request origin.", "AnomalyDetected", "access_denied"})
 		return
 	}
 	if r.Header.Get("Auth0-Client") == "" {
-		fail(http.StatusBadRequest, "BadRequestError", "invalid_request", "Missing Auth0-Client header.")
+		badRequest("Missing Auth0-Client header.")
 		return
 	}
 	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt != "application/json" {
-		fail(http.StatusBadRequest, "BadRequestError", "invalid_request", "Content-Type must be application/json.")
+		badRequest("Content-Type must be application/json.")
 		return
 	}
 	var body loginRequest
 	if err := json.NewDecoder(io.LimitReader(r.Body, maxBody)).Decode(&body); err != nil {
-		fail(http.StatusBadRequest, "BadRequestError", "invalid_request", "Invalid JSON body.")
+		badRequest("Invalid JSON body.")
 		return
 	}
 
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	tx, ok := s.txByState[body.State]
-	txc, _ := r.Cookie(txCookie)
-	if !ok || tx.wresult != "" || txc == nil || txc.Value != tx.id {
-		fail(http.StatusForbidden, "AnomalyDetected", "invalid_state", "Invalid state")
+	if !ok || tx.wresult != "" || !txCookieOK(r, tx) {
+		fail(errInvalidState)
 		return
 	}
-	// The _csrf field must match both the cookie and the transaction.
-	if csrf, _ := r.Cookie(csrfCookie); csrf == nil || body.CSRF != csrf.Value || csrf.Value != tx.csrf {
-		fail(http.StatusForbidden, "AnomalyDetected", "invalid_state", "Invalid _csrf.")
+	// The _csrf cookie must come with the post (the jar sends it only to its path) and the
+	// body's _csrf must belong to it. Auth0's answer to a bad csrf is not in the public
+	// record; the request-shape answer above is assumed.
+	if c, err := r.Cookie(csrfCookie); err != nil || c.Value != tx.csrf || !csrfValid(body.CSRF, tx.csrf) {
+		fail(errInvalidState)
 		return
 	}
 	if problem := loginFieldProblem(&body, tx); problem != "" {
-		fail(http.StatusBadRequest, "BadRequestError", "invalid_request", problem)
+		badRequest(problem)
+		return
+	}
+	key := strings.ToLower(body.Username) + "|" + clientIP(r)
+	if s.failedLogins[key] >= bruteForceLimit {
+		fail(errBlocked) // even with the right password: the block is on the user and IP
 		return
 	}
 	// E-mail addresses compare case-insensitively at Auth0; passwords do not.
 	if !strings.EqualFold(body.Username, s.cfg.Username) || body.Password != s.password {
-		fail(http.StatusUnauthorized, "ValidationError", "invalid_user_password", "Wrong email or password.")
+		s.failedLogins[key]++
+		fail(errWrongPassword)
 		return
 	}
+	delete(s.failedLogins, key) // no public evidence: a success is assumed to reset the count
 
 	tx.wresult = randomToken(48)
 	s.txByWResult[tx.wresult] = tx
@@ -293,6 +451,22 @@ func (s *Simulator) handleLogin(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
+func clientIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+// UnblockAccount lifts the brute-force block of every IP, as the member's click on Auth0's
+// unblock e-mail does.
+func (s *Simulator) UnblockAccount() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	clear(s.failedLogins)
+}
+
 // hiddenForm is the page Auth0 answers a successful login with; a browser's
 // script posts it on, a headless client must do the same.
 var hiddenForm = template.Must(template.New("form").Parse(`<form method="post" name="hiddenform" action="{{.Action}}">
@@ -306,6 +480,8 @@ var hiddenForm = template.Must(template.New("form").Parse(`<form method="post" n
 <script type="text/javascript">window.setTimeout(function(){document.forms[0].submit();},0);</script>
 `))
 
+// handleCallback takes the hidden form: 302 to /authorize/resume with a new session in the
+// auth0 cookies (homebridge SPEC.md 4.1 step 5.1, fixtures/auth/callback-resume-redirect.json).
 func (s *Simulator) handleCallback(w http.ResponseWriter, r *http.Request) {
 	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt != "application/x-www-form-urlencoded" {
 		authPageError(w, http.StatusBadRequest, "invalid_request", "Expected a form post.")
@@ -318,28 +494,44 @@ func (s *Simulator) handleCallback(w http.ResponseWriter, r *http.Request) {
 	}
 	s.mu.Lock()
 	tx, ok := s.txByWResult[r.PostForm.Get("wresult")]
+	ok = ok && txCookieOK(r, tx)
 	if ok {
 		// One use only: a replayed form must fail.
 		delete(s.txByWResult, tx.wresult)
-		tx.callbackHit = true
+		tx.stage = stageCallback
+		tx.id = randomToken(24) // the session cookie changes here
+		s.noteSecretsLocked(tx.id)
 	}
 	s.mu.Unlock()
 	if !ok || r.PostForm.Get("wa") != "wsignin1.0" {
 		authPageError(w, http.StatusForbidden, "access_denied", "Invalid or expired login result.")
 		return
 	}
+	setAuth0Cookie(w, txCookie, tx.id, cookieExpiry(sessionCookieLife))
 	w.Header().Set("Location", "/authorize/resume?state="+url.QueryEscape(tx.loginState))
 	w.WriteHeader(http.StatusFound)
 }
 
+// handleResume is /authorize/resume, reached twice in the live chain (SPEC.md 4.1 step 5):
+// after the callback it sends the browser to Peloton's SSO host, and after /continue it
+// issues the code to the redirect URI. In PlainHTTP mode, which has no SSO host, the first
+// visit issues the code at once (the single-hop shape, still accepted by clients).
 func (s *Simulator) handleResume(w http.ResponseWriter, r *http.Request) {
-	txc, _ := r.Cookie(txCookie)
 	s.mu.Lock()
 	tx, ok := s.txByState[r.URL.Query().Get("state")]
-	ok = ok && tx.callbackHit && txc != nil && txc.Value == tx.id
+	ok = ok && txCookieOK(r, tx) && (tx.stage == stageCallback || tx.stage == stageContinued)
+	toSSO := ok && tx.stage == stageCallback && s.orcaURL != ""
 	var code string
-	if ok {
+	switch {
+	case toSSO:
+		tx.stage = stageSSO
+		tx.ssoState = randomToken(24)
+		tx.claimToken = randomToken(24)
+		s.txBySSO[tx.ssoState] = tx
+		s.noteSecretsLocked(tx.claimToken)
+	case ok:
 		delete(s.txByState, tx.loginState)
+		delete(s.txBySSO, tx.ssoState)
 		code = randomToken(24)
 		s.noteSecretsLocked(code)
 		s.codes[code] = &authCode{
@@ -355,6 +547,18 @@ func (s *Simulator) handleResume(w http.ResponseWriter, r *http.Request) {
 		authPageError(w, http.StatusForbidden, "access_denied", "Invalid state")
 		return
 	}
+	if toSSO {
+		// SPEC.md 4.1 step 5.2, fixtures/auth/resume-sso-redirect.json.
+		w.Header().Set("Location", s.orcaURL+"/sso/login_site?"+url.Values{
+			"visited_site":        {"https://members.onepeloton.com"},
+			"user_id":             {s.member.userID},
+			"client_name":         {"Members"},
+			"session_claim_token": {tx.claimToken},
+			"state":               {tx.ssoState},
+		}.Encode())
+		w.WriteHeader(http.StatusFound)
+		return
+	}
 	u, err := url.Parse(s.cfg.RedirectURI)
 	if err != nil {
 		authPageError(w, http.StatusInternalServerError, "server_error", "Bad redirect URI configured.")
@@ -364,7 +568,26 @@ func (s *Simulator) handleResume(w http.ResponseWriter, r *http.Request) {
 	q.Set("code", code)
 	q.Set("state", tx.origState)
 	u.RawQuery = q.Encode()
+	setAuth0Cookie(w, txCookie, tx.id, cookieExpiry(sessionCookieLife)) // resume-callback-redirect.json
 	w.Header().Set("Location", u.String())
+	w.WriteHeader(http.StatusFound)
+}
+
+// handleContinue is auth's /continue, where the SSO host sends the browser back: 302 to
+// /authorize/resume (SPEC.md 4.1 step 5.5, fixtures/auth/continue-redirect.json).
+func (s *Simulator) handleContinue(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	tx, ok := s.txByState[r.URL.Query().Get("state")]
+	ok = ok && txCookieOK(r, tx) && tx.stage == stageSSODone
+	if ok {
+		tx.stage = stageContinued
+	}
+	s.mu.Unlock()
+	if !ok {
+		authPageError(w, http.StatusForbidden, "access_denied", "Invalid state")
+		return
+	}
+	w.Header().Set("Location", "/authorize/resume?state="+url.QueryEscape(tx.loginState))
 	w.WriteHeader(http.StatusFound)
 }
 

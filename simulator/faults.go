@@ -83,7 +83,11 @@ func (s *Simulator) endpoint(name string, h http.HandlerFunc) http.HandlerFunc {
 			case <-t.C:
 			case <-r.Context().Done():
 				t.Stop()
-				return // nobody is waiting for an answer any more
+				// Nobody is waiting for an answer any more. Abort rather than return: a
+				// returning handler gets an empty 200 written for it, which over TLS can
+				// still reach a client in the instant it gives up (its close_notify is
+				// what ended the context).
+				panic(http.ErrAbortHandler)
 			case <-s.done:
 				t.Stop()
 				http.Error(w, "simulator closing", http.StatusServiceUnavailable)

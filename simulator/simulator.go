@@ -1,10 +1,15 @@
-// Package simulator is a simulated Peloton: an Auth0-style login server and
-// the members API, served on 127.0.0.1 with a deterministic long-time member.
+// Package simulator is a simulated Peloton: an Auth0-style login server, Peloton's SSO host
+// and the members API, with a deterministic long-time member.
 //
-// It is as strict as the real services are known to be (headers, cookies,
-// one-time values, PKCE, token rotation, Peloton's error bodies), so that a
-// client which works against it has a fair chance against the real thing.
-// The client's tests and the exporter's --demo mode both use it.
+// It serves Peloton's real host names (auth.onepeloton.com, auth-orca.onepeloton.com,
+// api.onepeloton.com) over real TLS on loopback (internal/loophost): a client reaches them
+// through Transport, or a child process through ProxyURL and CAPEM, and so runs with its real
+// default URLs, host rules and cookie rules. It is as strict as the real services are known
+// to be (headers, cookies as Auth0 sets them, one-time values, PKCE, token rotation, brute-
+// force blocking, Peloton's error bodies), each behaviour with its evidence in a comment, so
+// that a client which works against it has a fair chance against the real thing; the
+// conformance test in client/ keeps the two honest against the public record. The client's
+// tests and the exporter's --demo mode both use it.
 package simulator
 
 import (
@@ -18,6 +23,8 @@ import (
 	"slices"
 	"sync"
 	"time"
+
+	"github.com/peloton-exporter/peloton_exporter/internal/loophost"
 
 	// The member's timezone must load even in a scratch container without
 	// /usr/share/zoneinfo, where the demo mode is likely to run.
@@ -36,9 +43,11 @@ const (
 // Endpoint names, identical to the exporter's `endpoint` metric label values.
 const (
 	EndpointAuthorize   = "authorize"    // GET  {auth}/authorize
-	EndpointLoginPage   = "login_page"   // GET  {auth}/u/login
+	EndpointLoginPage   = "login_page"   // GET  {auth}/login
 	EndpointLogin       = "login"        // POST {auth}/usernamepassword/login
 	EndpointCallback    = "callback"     // POST {auth}/login/callback and GET {auth}/authorize/resume
+	EndpointSSO         = "sso"          // GET  {auth-orca}/sso/login_site and /sso/login_domain
+	EndpointContinue    = "continue"     // GET  {auth}/continue
 	EndpointToken       = "token"        // POST {auth}/oauth/token
 	EndpointMe          = "me"           // GET  {api}/api/me
 	EndpointOverview    = "overview"     // GET  {api}/api/user/{id}/overview
@@ -84,6 +93,10 @@ type Config struct {
 	Imports int
 	// NoAnnualChallenge is a member who did not join this year's Annual Challenge.
 	NoAnnualChallenge bool
+	// PlainHTTP serves the login and the API over plain HTTP on 127.0.0.1 ports instead of
+	// Peloton's host names, as a member's own stand-in would: one host, no SSO hop. Only the
+	// test that such stand-ins keep working uses it.
+	PlainHTTP bool
 }
 
 func (c Config) withDefaults() Config {
@@ -128,18 +141,24 @@ type Simulator struct {
 	cfg        Config
 	authURL    string
 	apiURL     string
-	authSrv    *http.Server
-	apiSrv     *http.Server
+	orcaURL    string          // "" in PlainHTTP mode, which has no SSO host
+	hosts      *loophost.Hosts // nil in PlainHTTP mode
+	servers    []*http.Server
 	signingKey []byte
 	done       chan struct{} // closed by Close, ends fault delays
 	closeOnce  sync.Once
+	clientOnce sync.Once
+	client     *http.Client
 
-	mu             sync.Mutex
-	password       string
-	requests       map[string]int
-	faults         map[string][]Fault
-	txByState      map[string]*loginTx // keyed by the login-page state
-	txByWResult    map[string]*loginTx
+	mu           sync.Mutex
+	password     string
+	requests     map[string]int
+	faults       map[string][]Fault
+	txByState    map[string]*loginTx // keyed by the login-page state
+	txByWResult  map[string]*loginTx
+	txBySSO      map[string]*loginTx // keyed by the SSO hop's state
+	failedLogins map[string]int      // consecutive refused passwords by user and IP
+
 	codes          map[string]*authCode
 	access         map[string]*accessGrant
 	refresh        map[string]*refreshGrant
@@ -160,36 +179,70 @@ func Start(cfg Config) (*Simulator, error) {
 	key := make([]byte, 32)
 	rand.Read(key) // never fails since Go 1.24
 	s := &Simulator{
-		cfg:         cfg,
-		signingKey:  key,
-		done:        make(chan struct{}),
-		password:    cfg.Password,
-		requests:    map[string]int{},
-		faults:      map[string][]Fault{},
-		txByState:   map[string]*loginTx{},
-		txByWResult: map[string]*loginTx{},
-		codes:       map[string]*authCode{},
-		access:      map[string]*accessGrant{},
-		refresh:     map[string]*refreshGrant{},
-		member:      newMember(cfg, loc),
+		cfg:          cfg,
+		signingKey:   key,
+		done:         make(chan struct{}),
+		password:     cfg.Password,
+		requests:     map[string]int{},
+		faults:       map[string][]Fault{},
+		txByState:    map[string]*loginTx{},
+		txByWResult:  map[string]*loginTx{},
+		txBySSO:      map[string]*loginTx{},
+		failedLogins: map[string]int{},
+		codes:        map[string]*authCode{},
+		access:       map[string]*accessGrant{},
+		refresh:      map[string]*refreshGrant{},
+		member:       newMember(cfg, loc),
 	}
 
-	authLn, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, fmt.Errorf("simulator: auth listener: %w", err)
+	if err := s.listen(); err != nil {
+		return nil, err
 	}
-	apiLn, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		authLn.Close()
-		return nil, fmt.Errorf("simulator: api listener: %w", err)
-	}
-	s.authURL = "http://" + authLn.Addr().String()
-	s.apiURL = "http://" + apiLn.Addr().String()
-	s.authSrv = &http.Server{Handler: s.authHandler(), ReadHeaderTimeout: 10 * time.Second}
-	s.apiSrv = &http.Server{Handler: s.apiHandler(), ReadHeaderTimeout: 10 * time.Second}
-	go serve(s.authSrv, authLn)
-	go serve(s.apiSrv, apiLn)
 	return s, nil
+}
+
+// Peloton's host names, served by the simulator.
+const (
+	AuthHost = "auth.onepeloton.com"
+	SSOHost  = "auth-orca.onepeloton.com"
+	APIHost  = "api.onepeloton.com"
+)
+
+// listen serves the three hosts on loopback over TLS under their real names, or the login
+// and the API on two plain-HTTP ports in PlainHTTP mode.
+func (s *Simulator) listen() error {
+	handlers := map[string]http.Handler{AuthHost: s.authHandler(), APIHost: s.apiHandler(), SSOHost: s.ssoHandler()}
+	listeners := map[string]net.Listener{}
+	if s.cfg.PlainHTTP {
+		for _, name := range []string{AuthHost, APIHost} {
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				for _, l := range listeners {
+					l.Close()
+				}
+				return fmt.Errorf("simulator: listener: %w", err)
+			}
+			listeners[name] = ln
+		}
+		s.authURL = "http://" + listeners[AuthHost].Addr().String()
+		s.apiURL = "http://" + listeners[APIHost].Addr().String()
+	} else {
+		h, err := loophost.New(AuthHost, SSOHost, APIHost)
+		if err != nil {
+			return fmt.Errorf("simulator: %w", err)
+		}
+		s.hosts = h
+		for name := range handlers {
+			listeners[name] = h.Listener(name)
+		}
+		s.authURL, s.orcaURL, s.apiURL = "https://"+AuthHost, "https://"+SSOHost, "https://"+APIHost
+	}
+	for name, ln := range listeners {
+		srv := &http.Server{Handler: handlers[name], ReadHeaderTimeout: 10 * time.Second}
+		s.servers = append(s.servers, srv)
+		go serve(srv, ln)
+	}
+	return nil
 }
 
 func serve(srv *http.Server, ln net.Listener) {
@@ -198,13 +251,71 @@ func serve(srv *http.Server, ln net.Listener) {
 	_ = srv.Serve(ln)
 }
 
-// AuthURL is the base URL of the login host, e.g. "http://127.0.0.1:PORT".
+// AuthURL is the base URL of the login host: https://auth.onepeloton.com, the client's
+// default (http://127.0.0.1:PORT in PlainHTTP mode).
 func (s *Simulator) AuthURL() string { return s.authURL }
 
-// APIURL is the base URL of the API host.
+// APIURL is the base URL of the API host: https://api.onepeloton.com, the client's default
+// (http://127.0.0.1:PORT in PlainHTTP mode).
 func (s *Simulator) APIURL() string { return s.apiURL }
 
-// Close stops both servers. It returns within a few seconds even with
+// Transport reaches the simulated hosts, and nothing else: Peloton's names are dialled at
+// the loopback listeners and only the simulator's CA is trusted. Each call returns a new
+// transport, which a test may adjust. In PlainHTTP mode it dials loopback addresses only.
+func (s *Simulator) Transport() *http.Transport {
+	if s.hosts == nil {
+		return &http.Transport{Proxy: nil, DialContext: loopbackOnly}
+	}
+	return s.hosts.Transport()
+}
+
+// HTTPClient is one shared http.Client on Transport that follows no redirects, for tests
+// that call the simulator directly.
+func (s *Simulator) HTTPClient() *http.Client {
+	s.clientOnce.Do(func() {
+		s.client = &http.Client{Transport: s.Transport(), Timeout: 10 * time.Second,
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	})
+	return s.client
+}
+
+// HostAddr is the loopback address that serves one of the host names (AuthHost, SSOHost,
+// APIHost), for a test that puts something between the client and it; "" in PlainHTTP mode.
+func (s *Simulator) HostAddr(name string) string {
+	if s.hosts == nil {
+		return ""
+	}
+	return s.hosts.Addr(name)
+}
+
+// ProxyURL is an HTTP CONNECT proxy to the simulated hosts, for a child process's
+// HTTPS_PROXY; "" in PlainHTTP mode.
+func (s *Simulator) ProxyURL() string {
+	if s.hosts == nil {
+		return ""
+	}
+	return s.hosts.ProxyURL()
+}
+
+// CAPEM is the certificate of the CA that signed the simulated hosts' certificates, for a
+// child process's SSL_CERT_FILE; nil in PlainHTTP mode.
+func (s *Simulator) CAPEM() []byte {
+	if s.hosts == nil {
+		return nil
+	}
+	return s.hosts.CAPEM()
+}
+
+func loopbackOnly(ctx context.Context, network, addr string) (net.Conn, error) {
+	host, _, err := net.SplitHostPort(addr)
+	if ip := net.ParseIP(host); err != nil || ip == nil || !ip.IsLoopback() {
+		return nil, fmt.Errorf("simulator: %s is not a loopback address", addr)
+	}
+	var d net.Dialer
+	return d.DialContext(ctx, network, addr)
+}
+
+// Close stops every server. It returns within a few seconds even with
 // requests in flight.
 func (s *Simulator) Close() {
 	s.closeOnce.Do(func() {
@@ -212,7 +323,7 @@ func (s *Simulator) Close() {
 		ctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
 		defer cancel()
 		var wg sync.WaitGroup
-		for _, srv := range []*http.Server{s.authSrv, s.apiSrv} {
+		for _, srv := range s.servers {
 			wg.Go(func() {
 				if err := srv.Shutdown(ctx); err != nil {
 					srv.Close()
@@ -220,6 +331,12 @@ func (s *Simulator) Close() {
 			})
 		}
 		wg.Wait()
+		if s.client != nil {
+			s.client.CloseIdleConnections()
+		}
+		if s.hosts != nil {
+			s.hosts.Close()
+		}
 	})
 }
 

@@ -55,9 +55,9 @@ func newFlow(t *testing.T, sim *Simulator) *loginFlow {
 	return &loginFlow{
 		t:   t,
 		sim: sim,
-		hc: &http.Client{Jar: jar, Timeout: 5 * time.Second,
+		hc: &http.Client{Jar: jar, Timeout: 5 * time.Second, Transport: sim.Transport(),
 			CheckRedirect: func(req *http.Request, via []*http.Request) error {
-				if strings.HasPrefix(req.URL.String(), DefaultRedirectURI) || len(via) > 10 {
+				if strings.HasPrefix(req.URL.String(), DefaultRedirectURI) || len(via) > 12 {
 					return http.ErrUseLastResponse
 				}
 				return nil
@@ -89,20 +89,21 @@ func (f *loginFlow) authorizeQuery() url.Values {
 func (f *loginFlow) authorize() {
 	f.t.Helper()
 	resp, body := f.do(http.MethodGet, f.sim.AuthURL()+"/authorize?"+f.authorizeQuery().Encode(), "", nil, nil)
-	if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), "<form") {
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), "window.injectedConfig") {
 		f.t.Fatalf("authorize: status %d, body %q", resp.StatusCode, body)
 	}
 	f.pageURL = resp.Request.URL
 }
 
+// csrf is the _csrf cookie's value; the cookie belongs to the credentials post's path.
 func (f *loginFlow) csrf() string {
-	for _, c := range f.hc.Jar.Cookies(f.pageURL) {
+	u, _ := url.Parse(f.sim.AuthURL() + "/usernamepassword/login")
+	for _, c := range f.hc.Jar.Cookies(u) {
 		if c.Name == csrfCookie {
 			return c.Value
 		}
 	}
-	f.t.Fatal("no _csrf cookie")
-	return ""
+	return "" // none: the post goes without it, which Auth0 refuses
 }
 
 // login posts the credentials; edit may change the body before it is sent.
@@ -157,7 +158,7 @@ func (f *loginFlow) callback(page []byte) string {
 	resp, body := f.do(http.MethodPost, html.UnescapeString(string(action[1])), "application/x-www-form-urlencoded",
 		[]byte(form.Encode()), nil)
 	if resp.StatusCode != http.StatusFound {
-		f.t.Fatalf("callback: status %d, body %q", resp.StatusCode, body)
+		f.t.Fatalf("callback chain: status %d at %s, body %q", resp.StatusCode, resp.Request.URL, body)
 	}
 	loc, err := url.Parse(resp.Header.Get("Location"))
 	if err != nil || !strings.HasPrefix(loc.String(), DefaultRedirectURI) {
@@ -242,7 +243,7 @@ func apiGet(t *testing.T, sim *Simulator, token, path string, platform bool) (in
 	if platform {
 		req.Header.Set("Peloton-Platform", "web")
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := sim.HTTPClient().Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -256,7 +257,7 @@ func apiGet(t *testing.T, sim *Simulator, token, path string, platform bool) (in
 
 func postToken(t *testing.T, sim *Simulator, form url.Values) (int, tokenResponse, oauthError) {
 	t.Helper()
-	resp, err := http.PostForm(sim.AuthURL()+"/oauth/token", form)
+	resp, err := sim.HTTPClient().PostForm(sim.AuthURL()+"/oauth/token", form)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -320,7 +321,7 @@ func TestLoginHappyPath(t *testing.T) {
 	if status, _ := apiGet(t, sim, tok.AccessToken, "/api/user/"+strings.Repeat("a", 32)+"/overview", true); status != 403 {
 		t.Errorf("someone else's overview: %d, want 403", status)
 	}
-	want := map[string]int{EndpointAuthorize: 1, EndpointLoginPage: 1, EndpointLogin: 1, EndpointCallback: 2, EndpointToken: 1, EndpointMe: 1}
+	want := map[string]int{EndpointAuthorize: 1, EndpointLoginPage: 1, EndpointLogin: 1, EndpointCallback: 3, EndpointSSO: 2, EndpointContinue: 1, EndpointToken: 1, EndpointMe: 1}
 	for ep, n := range want {
 		if got := sim.Requests(ep); got != n {
 			t.Errorf("Requests(%s) = %d, want %d", ep, got, n)
@@ -363,8 +364,8 @@ func TestLoginRefusals(t *testing.T) {
 		code     string
 	}{
 		{"wrong password", "nope", nil, 401, "invalid_user_password"},
-		{"csrf mismatch", DemoPassword, func(b map[string]string) { b["_csrf"] = "forged" }, 403, "invalid_state"},
-		{"unknown state", DemoPassword, func(b map[string]string) { b["state"] = "forged" }, 403, "invalid_state"},
+		{"csrf mismatch", DemoPassword, func(b map[string]string) { b["_csrf"] = "forged" }, 403, "access_denied"},
+		{"unknown state", DemoPassword, func(b map[string]string) { b["state"] = "forged" }, 403, "access_denied"},
 		{"wrong tenant", DemoPassword, func(b map[string]string) { b["tenant"] = "x" }, 400, "invalid_request"},
 		{"other challenge", DemoPassword, func(b map[string]string) { b["code_challenge"] = pkceChallenge("x") }, 400, "invalid_request"},
 	} {
@@ -377,7 +378,7 @@ func TestLoginRefusals(t *testing.T) {
 			t.Errorf("%s: %d %s, want %d %s", tc.name, resp.StatusCode, body, tc.status, tc.code)
 		}
 	}
-	want := `{"statusCode":401,"description":"Wrong email or password.","name":"ValidationError","code":"invalid_user_password"}`
+	want := `{"statusCode":401,"description":"Wrong email or password.","name":"ValidationError","code":"invalid_user_password"}` // key order: the simulator's
 	f := newFlow(t, sim)
 	f.authorize()
 	if _, body := f.login("nope", nil); string(body) != want {
@@ -440,8 +441,9 @@ func TestLoginChecksTransaction(t *testing.T) {
 		{"_intstate", del, 400, "Missing required parameter: _intstate"},
 		{"state", "forged-state-value", 403, "Invalid state"},
 		{"state", del, 403, "Invalid state"},
-		{"_csrf", "forged-csrf-value", 403, "Invalid _csrf."},
-		{"_csrf", del, 403, "Invalid _csrf."},
+		{"_csrf", "forged-csrf-value", 403, "Invalid state"},
+		{"_csrf", del, 403, "Invalid state"},
+		{"protocol", "saml", 400, "Invalid protocol."},
 	} {
 		name := tc.field + "=" + tc.value
 		if tc.value == del {
@@ -464,7 +466,7 @@ func TestLoginChecksTransaction(t *testing.T) {
 			}
 			wantName, wantCode := "BadRequestError", "invalid_request"
 			if tc.status == 403 {
-				wantName, wantCode = "AnomalyDetected", "invalid_state"
+				wantName, wantCode = "AnomalyDetected", "access_denied"
 			}
 			if resp.StatusCode != tc.status || le.StatusCode != tc.status || le.Description != tc.description ||
 				le.Name != wantName || le.Code != wantCode {
@@ -496,7 +498,7 @@ func TestLoginChecksTransaction(t *testing.T) {
 	}
 	f = newFlow(t, sim)
 	f.authorize()
-	f.hc.Jar.SetCookies(f.pageURL, []*http.Cookie{{Name: txCookie, Value: "forged", Path: "/"}})
+	f.hc.Jar.SetCookies(f.pageURL, []*http.Cookie{{Name: txCookie, Value: "forged", Path: "/"}, {Name: txCookie + "_compat", Value: "forged", Path: "/"}})
 	if resp, body := f.login(DemoPassword, nil); resp.StatusCode != 403 || !strings.Contains(string(body), `"Invalid state"`) {
 		t.Errorf("wrong transaction cookie: %d %s", resp.StatusCode, body)
 	}
@@ -560,7 +562,7 @@ func TestTokenGrantRefusals(t *testing.T) {
 // refreshWith presents a refresh token and returns the raw answer too.
 func refreshWith(t *testing.T, sim *Simulator, rt string) (int, tokenResponse, string) {
 	t.Helper()
-	resp, err := http.PostForm(sim.AuthURL()+"/oauth/token",
+	resp, err := sim.HTTPClient().PostForm(sim.AuthURL()+"/oauth/token",
 		url.Values{"grant_type": {"refresh_token"}, "client_id": {DefaultClientID}, "refresh_token": {rt}})
 	if err != nil {
 		t.Fatal(err)
@@ -693,7 +695,7 @@ func TestAPIAuth(t *testing.T) {
 
 func TestLegacyLoginRetired(t *testing.T) {
 	sim, _ := startSim(t, Config{Workouts: 10})
-	resp, err := http.Post(sim.APIURL()+"/auth/login", "application/json",
+	resp, err := sim.HTTPClient().Post(sim.APIURL()+"/auth/login", "application/json",
 		strings.NewReader(`{"username_or_email":"a","password":"b"}`))
 	if err != nil {
 		t.Fatal(err)
@@ -928,7 +930,7 @@ func TestFaults(t *testing.T) {
 	access, _ := sim.IssueTokens()
 	sim.InjectFault(EndpointMe, Fault{Status: 429, Body: `{"message":"slow down"}`, Header: http.Header{"Retry-After": {"7"}}, Times: 1})
 	req, _ := http.NewRequest(http.MethodGet, sim.APIURL()+"/api/me", nil)
-	resp, err := http.DefaultClient.Do(req) // no auth needed: the fault answers first
+	resp, err := sim.HTTPClient().Do(req) // no auth needed: the fault answers first
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -949,7 +951,7 @@ func TestFaults(t *testing.T) {
 	defer cancel()
 	req, _ = http.NewRequestWithContext(ctx, http.MethodGet, sim.APIURL()+"/api/user/"+sim.UserID()+"/overview", nil)
 	start := time.Now()
-	if _, err := http.DefaultClient.Do(req); !errors.Is(err, context.DeadlineExceeded) {
+	if _, err := sim.HTTPClient().Do(req); !errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("delayed request: %v", err)
 	}
 	if d := time.Since(start); d > 5*time.Second {
@@ -967,7 +969,7 @@ func TestCloseIsBounded(t *testing.T) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		resp, err := http.PostForm(sim.AuthURL()+"/oauth/token", url.Values{})
+		resp, err := sim.HTTPClient().PostForm(sim.AuthURL()+"/oauth/token", url.Values{})
 		if err == nil {
 			resp.Body.Close()
 		}

@@ -131,6 +131,7 @@ func (s *Simulator) pruneLocked(now time.Time) {
 		if now.Sub(tx.created) > txLifetime {
 			delete(s.txByState, st)
 			delete(s.txByWResult, tx.wresult)
+			delete(s.txBySSO, tx.ssoState)
 		}
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"testing"
 	"time"
 )
@@ -65,4 +66,24 @@ func CommandContext(ctx context.Context, name string, args ...string) *exec.Cmd 
 	killGroupOnCancel(cmd)
 	cmd.WaitDelay = waitDelay
 	return cmd
+}
+
+// Simulated is what the simulated Peloton offers a child process: a CONNECT proxy to its
+// host names and the CA that signed their certificates (*simulator.Simulator is one).
+type Simulated interface {
+	ProxyURL() string
+	CAPEM() []byte
+}
+
+// SimulatorEnv is the environment that lets a child process (the exporter binary) reach the
+// simulated Peloton with its default URLs: HTTPS_PROXY names the simulator's CONNECT proxy and
+// SSL_CERT_FILE its CA, both honoured by Go's net/http and crypto/x509 on Linux. The CA is
+// written to a file of the test's own.
+func SimulatorEnv(t testing.TB, sim Simulated) []string {
+	t.Helper()
+	ca := filepath.Join(t.TempDir(), "peloton-simulator-ca.pem")
+	if err := os.WriteFile(ca, sim.CAPEM(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return []string{"HTTPS_PROXY=" + sim.ProxyURL(), "SSL_CERT_FILE=" + ca}
 }

@@ -1,0 +1,65 @@
+package client_test
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/go-kit/log"
+
+	"github.com/peloton-exporter/peloton_exporter/client"
+	"github.com/peloton-exporter/peloton_exporter/internal/conformance"
+	"github.com/peloton-exporter/peloton_exporter/internal/syncbuf"
+)
+
+// TestLoginConformsToTheLiveExchange runs the client, with its default URLs, against a replay
+// of the live exchange as the public record documents it (internal/conformance), independent
+// of the simulator: every request must be what the live service wants, step by step, and
+// every answer must be understood as the live one means it.
+func TestLoginConformsToTheLiveExchange(t *testing.T) {
+	tr, err := conformance.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for flow, want := range map[string]error{
+		"success":          nil,
+		"older_body":       nil,
+		"wrong_password":   client.ErrCredentialsRefused,
+		"request_rejected": client.ErrLoginRejected,
+		"account_blocked":  client.ErrAccountBlocked,
+		"verification":     client.ErrVerificationRequired,
+	} {
+		t.Run(flow, func(t *testing.T) {
+			replay, err := conformance.StartReplay(tr.Flow(flow))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer replay.Close()
+			logs := &syncbuf.Buffer{}
+			c, err := client.New(client.Config{Username: "member@example.com", Password: "correct horse", Transport: replay.Transport(),
+				Timeout: 5 * time.Second, Logger: log.NewLogfmtLogger(logs)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = c.Me(ctx(t)) // the API host is not in the replay: after a login, Me fails there
+			switch {
+			case want == nil:
+				if _, ok := c.TokenExpiry(); !ok {
+					t.Errorf("no token after the replayed login: %v", err)
+				}
+				if err == nil || !strings.Contains(err.Error(), "me:") {
+					t.Errorf("err = %v, want the API call (not in the replay) to fail", err)
+				}
+			case !errors.Is(err, want):
+				t.Errorf("err = %v, want %v", err, want)
+			}
+			for _, p := range replay.Problems() {
+				t.Error(p)
+			}
+			if strings.Contains(logs.String(), "correct horse") || (err != nil && strings.Contains(err.Error(), "correct horse")) {
+				t.Error("the password leaked")
+			}
+		})
+	}
+}
