@@ -15,7 +15,8 @@ FUZZTIME ?= 10s
 # Fuzz targets as package:target; CI runs each briefly, on top of their seed corpora.
 FUZZ_TARGETS := ./client:FuzzDecodeResponses ./client:FuzzTokenRequest ./client:FuzzDescribeBody \
 	./client:FuzzJWTTimes ./client:FuzzParseDates ./client:FuzzParseHiddenForm ./client:FuzzLoginPage \
-	./client:FuzzCredentialsAnswer ./collector:FuzzOverview ./history:FuzzSync ./internal/respcache:FuzzNegotiation
+	./client:FuzzCredentialsAnswer ./collector:FuzzOverview ./history:FuzzSync ./history:FuzzDetailFromGraph \
+	./internal/respcache:FuzzNegotiation
 
 .PHONY: build test check test-deps lint fuzz demo
 

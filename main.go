@@ -57,9 +57,12 @@ func main() {
 		cacheTTL     = durationFlag(kingpin.Flag("peloton.cache-ttl", "How long Peloton data is served before a scrape refreshes it.").Default("5m").Envar("PELOTON_CACHE_TTL"))
 		timeout      = durationFlag(kingpin.Flag("peloton.timeout", "Timeout of each HTTP request to Peloton.").Default("10s"))
 		loginEvery   = durationFlag(kingpin.Flag("peloton.login-interval", "Least time between two full password logins; failed logins back off exponentially from it.").Default("15m"))
+		detail       = kingpin.Flag("peloton.workout-detail", "Fetch each workout's detail (distance, calories, heart rate, averages) once, in the background. Turned off, no such request is sent.").Default("true").Bool()
+		detailEvery  = durationFlag(kingpin.Flag("peloton.detail-interval", "Least time between two requests for a workout's detail: the first fill of a long history sends one per workout.").Default("1s"))
 		streakZone   = kingpin.Flag("streak.timezone", "IANA time zone of streak weeks (e.g. America/Chicago). Default: the member's, from Peloton.").Envar("PELOTON_STREAK_TIMEZONE").String()
 		weekStart    = kingpin.Flag("streak.week-start", "First day of a streak week.").Default("monday").Enum("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 		demo         = kingpin.Flag("demo", "Run against a built-in simulated Peloton: no account needed.").Bool()
+		demoWorkouts = kingpin.Flag("demo.workouts", "Completed workouts of the simulated member (for benchmarks).").Hidden().Default("1800").Int()
 		metricsPath  = kingpin.Flag("web.telemetry-path", "Path under which to expose metrics.").Default("/metrics").String()
 		logLevel     = kingpin.Flag("log.level", "Only log messages with the given severity or above. One of: [debug, info, warn, error]").Default("info").Enum("debug", "info", "warn", "error")
 		logFormat    = kingpin.Flag("log.format", "Output format of log messages. One of: [logfmt, json]").Default("logfmt").Enum("logfmt", "json")
@@ -119,7 +122,8 @@ func main() {
 	// simulator, the exporter) run on every way out; only then does the process exit.
 	err := runExporter(cfg, serveConfig{
 		demo: *demo, metricsPath: *metricsPath, cacheTTL: *cacheTTL, streakZone: *streakZone,
-		weekStart: weekday(*weekStart), toolkitFlags: toolkitFlags,
+		weekStart: weekday(*weekStart), toolkitFlags: toolkitFlags, detail: *detail, detailInterval: *detailEvery,
+		demoWorkouts: *demoWorkouts,
 	}, logger, slogger)
 	if err != nil {
 		level.Error(logger).Log("msg", "exiting", "err", err)
@@ -136,12 +140,16 @@ type serveConfig struct {
 	streakZone   string
 	weekStart    time.Weekday
 	toolkitFlags *web.FlagConfig
+
+	detail         bool
+	detailInterval time.Duration
+	demoWorkouts   int
 }
 
 // runExporter starts the exporter and serves until a signal stops it, or serving fails.
 func runExporter(cfg client.Config, sc serveConfig, logger log.Logger, slogger *slog.Logger) error {
 	if sc.demo {
-		sim, err := simulator.Start(simulator.Config{})
+		sim, err := simulator.Start(simulator.Config{Workouts: sc.demoWorkouts, Imports: 6})
 		if err != nil {
 			return fmt.Errorf("starting the demo Peloton: %w", err)
 		}
@@ -165,6 +173,8 @@ func runExporter(cfg client.Config, sc serveConfig, logger log.Logger, slogger *
 		History:        history.Open(historyFile(cfg.StateFile), logger),
 		Timezone:       sc.streakZone,
 		WeekStart:      sc.weekStart,
+		DetailInterval: sc.detailInterval,
+		NoDetail:       !sc.detail,
 		Logger:         logger,
 	})
 	defer exporter.Close()

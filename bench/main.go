@@ -348,6 +348,12 @@ func measure(ctx context.Context, cfg config) (*results, error) {
 	res.Memory.Samples = samples
 	res.Memory.Refreshes = chk.ByEndpoint[refreshEndpoints[0]]
 	exC.stop()
+
+	// --- Exporter D: the first fill of the workout detail of 2,000 workouts. ---
+	logf("exporter D: the first fill of %d workouts' detail", fillWorkouts)
+	if res.Fill, err = measureFill(ctx, tmp, bin); err != nil {
+		return nil, err
+	}
 	return res, nil
 }
 

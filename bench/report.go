@@ -33,6 +33,7 @@ type results struct {
 	Startup   map[string]int  `json:"startup_requests_by_endpoint"`
 	Upstream  []upstreamCheck `json:"upstream"`
 	Memory    memory          `json:"memory"`
+	Fill      fillResult      `json:"detail_fill"`
 	Targets   []target        `json:"targets"`
 }
 
@@ -139,6 +140,16 @@ func (r *results) evaluate() {
 			fmt.Sprintf("%d", u.Observed), u.Pass)
 	}
 
+	f := r.Fill
+	r.add(fmt.Sprintf("first fill of %d workouts' detail", f.Workouts), fmt.Sprintf("%d graph requests", f.Workouts),
+		fmt.Sprintf("%d", f.Requests["performance_graph"]), f.Requests["performance_graph"] == f.Workouts)
+	refresh := 0
+	for _, n := range f.RefreshRequests {
+		refresh += n
+	}
+	r.add("a refresh after the fill, nothing new", "3 requests (me, overview, workouts)",
+		formatCounts(f.RefreshRequests), refresh == 3 && f.RefreshRequests["me"] == 1 && f.RefreshRequests["overview"] == 1 && f.RefreshRequests["workouts"] == 1)
+
 	m := &r.Memory
 	for _, s := range m.Samples {
 		m.Max = max(m.Max, s.RSS)
@@ -219,7 +230,15 @@ func (r *results) print(w io.Writer) {
 		if u.Startup != nil {
 			p("      (this exporter's start: %s)", formatCounts(u.Startup))
 		}
+		if len(u.Background) > 0 {
+			p("      beside them, the detail filler in the background: %s", formatCounts(u.Background))
+		}
 	}
+	f := r.Fill
+	p("  D: first fill of %d workouts' detail at --peloton.detail-interval=%s: %s (the throttle alone: %s; at the default 1s: about %s)",
+		f.Workouts, f.Interval, f.Elapsed.Round(100*time.Millisecond), f.ThrottleFloor, hm(f.AtDefault.Round(time.Minute)))
+	p("      requests: %s", formatCounts(f.Requests))
+	p("      a refresh after it, nothing new: %s", formatCounts(f.RefreshRequests))
 	p("")
 
 	m := r.Memory

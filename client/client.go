@@ -375,6 +375,8 @@ func (c *Client) Workouts(ctx context.Context, page, limit int) (*WorkoutPage, e
 		"page":    {strconv.Itoa(page)},
 		"limit":   {strconv.Itoa(limit)},
 		"sort_by": {"-created"},
+		// The class and its instructor come with each workout (peloton-to-garmin's paged call).
+		"joins": {"ride,ride.instructor"},
 	}
 	var wp WorkoutPage
 	if err := c.getJSON(ctx, "workouts", "/api/user/"+url.PathEscape(id)+"/workouts", q, &wp); err != nil {

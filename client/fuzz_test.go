@@ -39,7 +39,8 @@ var fuzzNow = time.Unix(1_700_000_000, 0)
 // written back as JSON and decoded again unchanged.
 func FuzzDecodeResponses(f *testing.F) {
 	f.Fuzz(func(t *testing.T, b []byte) {
-		for _, v := range []any{&WorkoutPage{}, &Me{}, &Overview{}, &tokenResponse{}} {
+		for _, v := range []any{&WorkoutPage{}, &Me{}, &Overview{}, &tokenResponse{},
+			&PerformanceGraph{}, &Settings{}, &Challenges{}, &Challenge{}} {
 			if json.Unmarshal(b, v) != nil {
 				continue
 			}

@@ -156,6 +156,11 @@ type Me struct {
 	Timezone      Text           `json:"timezone"`
 	TotalWorkouts Number         `json:"total_workouts"`
 	WorkoutCounts []WorkoutCount `json:"workout_counts"`
+	// FTP in watts, 0 when unknown; the source is ftp_workout_source, ftp_manual_source or
+	// ftp_estimated_source (peloton-to-garmin's FtpSource enum), or null.
+	CyclingFTP          Number `json:"cycling_ftp"`
+	EstimatedCyclingFTP Number `json:"estimated_cycling_ftp"`
+	CyclingFTPSource    Text   `json:"cycling_ftp_source"`
 }
 
 // WorkoutPage is one page of GET /api/user/{id}/workouts, newest first.
@@ -174,8 +179,13 @@ type Workout struct {
 	EndTime           Number `json:"end_time"`   // Unix seconds; null while in progress
 	Status            Text   `json:"status"`     // COMPLETE or IN_PROGRESS
 	FitnessDiscipline Text   `json:"fitness_discipline"`
-	TotalWork         Number `json:"total_work"` // joules
+	TotalWork         Number `json:"total_work"` // joules; 0 for a class without output
 	Timezone          Text   `json:"timezone"`
+	IsPersonalRecord  Bool   `json:"is_total_work_personal_record"`
+	// Is3PFitFeed marks an activity imported from Apple Health, Strava or Fitbit, whose
+	// created_at is the time of the import (homebridge-peloton SPEC.md §4.2).
+	Is3PFitFeed Bool  `json:"is_3p_fit_feed_workout"`
+	Ride        *Ride `json:"ride"` // with joins=ride,ride.instructor
 }
 
 // ParseRecordDate reads a record's workout_date: ISO 8601 without a zone (meaning UTC), with or

@@ -6,6 +6,7 @@ package collector
 import (
 	"context"
 	"fmt"
+	"maps"
 	"sync"
 	"time"
 
@@ -23,6 +24,10 @@ type Source interface {
 	UserID(ctx context.Context) (string, error)
 	Overview(ctx context.Context) (*client.Overview, error)
 	Workouts(ctx context.Context, page, limit int) (*client.WorkoutPage, error)
+	PerformanceGraph(ctx context.Context, workoutID string) (*client.PerformanceGraph, error)
+	Settings(ctx context.Context) (*client.Settings, error)
+	Challenges(ctx context.Context) (*client.Challenges, error)
+	Challenge(ctx context.Context, challengeID string) (*client.Challenge, error)
 	Stats() []client.RequestCount
 	TokenExpiry() (time.Time, bool)
 }
@@ -41,6 +46,10 @@ type Options struct {
 	History        *history.Store // the synced workout history (default: in memory only)
 	Timezone       string         // IANA zone of streak weeks; "" takes the member's
 	WeekStart      time.Weekday   // first day of streak weeks (mind: the zero value is Sunday)
+	// DetailInterval is the least time between two requests for a workout's detail, which are
+	// sent in the background (default 1s); NoDetail sends none.
+	DetailInterval time.Duration
+	NoDetail       bool
 	Logger         log.Logger
 	Now            func() time.Time
 }
@@ -51,6 +60,7 @@ type Exporter struct {
 	opts    Options
 	descs   *descs
 	history *history.Store
+	filler  *history.Filler // nil with NoDetail
 	last    lastGood
 	ctx     context.Context // ends refreshes on Close
 	cancel  context.CancelFunc
@@ -59,6 +69,9 @@ type Exporter struct {
 	snap       snapshot
 	inflight   chan struct{} // non-nil while a refresh runs; closed when it ends
 	generation uint64        // counts finished refreshes: what Collect serves changes only then
+	// detailsAdded says that workout detail arrived while a refresh was running: the refresh
+	// builds its samples again before it ends.
+	detailsAdded bool
 }
 
 // snapshot is the state of the last refresh, and the metrics of the last good one, built once
@@ -95,7 +108,7 @@ func New(src Source, opts Options) *Exporter {
 		opts.History = history.Open("", opts.Logger)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Exporter{
+	e := &Exporter{
 		src:     src,
 		opts:    opts,
 		descs:   newDescs(fmt.Sprintf("cached for up to %s.", opts.TTL)),
@@ -104,17 +117,56 @@ func New(src Source, opts Options) *Exporter {
 		ctx:     ctx,
 		cancel:  cancel,
 	}
+	if !opts.NoDetail {
+		e.filler = history.StartFiller(opts.History, src, history.FillerOptions{
+			Interval: opts.DetailInterval, Changed: e.detailsChanged, Logger: opts.Logger,
+		})
+	}
+	return e
 }
 
-// Close stops a refresh in progress and waits for it.
+// Close stops a refresh in progress and the detail filler, and waits for them.
 func (e *Exporter) Close() {
 	e.cancel()
+	if e.filler != nil {
+		e.filler.Close()
+	}
 	e.mu.Lock()
 	ch := e.inflight
 	e.mu.Unlock()
 	if ch != nil {
 		<-ch
 	}
+}
+
+// detailsChanged rebuilds the samples from the data at hand, without asking Peloton, when the
+// filler kept new workout detail: a new workout's detail shows at once rather than a TTL
+// later. It takes the refresh's place, so that the two never build at the same time; during a
+// refresh it leaves the rebuild to the refresh.
+func (e *Exporter) detailsChanged() {
+	e.mu.Lock()
+	if e.inflight != nil || !e.snap.attempted {
+		e.detailsAdded = true
+		e.mu.Unlock()
+		return
+	}
+	if e.ctx.Err() != nil { // closed
+		e.mu.Unlock()
+		return
+	}
+	ch := make(chan struct{})
+	e.inflight = ch
+	up := maps.Clone(e.snap.sourceUp)
+	e.mu.Unlock()
+
+	res := e.build(up)
+
+	e.mu.Lock()
+	defer close(ch)
+	defer e.mu.Unlock()
+	e.inflight = nil
+	e.generation++
+	e.snap.data, e.snap.sourceUp = res.metrics, res.sourceUp
 }
 
 // retryInterval is how soon a failed refresh is tried again: a minute after the first failure,
@@ -168,12 +220,20 @@ func (e *Exporter) refresh(done chan struct{}) {
 	start := e.opts.Now()
 	res := e.fetch(ctx)
 	end := e.opts.Now()
+	if e.publish(res, start, end, done) {
+		e.detailsChanged() // detail that arrived while this refresh was building
+	}
+}
 
+// publish makes a refresh's result the snapshot and ends the refresh. It says whether workout
+// detail arrived meanwhile.
+func (e *Exporter) publish(res result, start, end time.Time, done chan struct{}) (detailsAdded bool) {
 	e.mu.Lock()
 	defer close(done)
 	defer e.mu.Unlock()
 	e.inflight = nil
 	e.generation++
+	detailsAdded, e.detailsAdded = e.detailsAdded, false
 	s := &e.snap
 	s.attempted, s.attemptEnd, s.duration = true, end, end.Sub(start)
 	s.data, s.sourceUp, s.up = res.metrics, res.sourceUp, res.err == nil
@@ -193,12 +253,13 @@ func (e *Exporter) refresh(done chan struct{}) {
 			level.Error(e.opts.Logger).Log("msg", "refresh from Peloton failed; serving the last good data", "err", msg)
 			s.lastErr = msg
 		}
-		return
+		return detailsAdded
 	}
 	if s.lastErr != "" {
 		level.Info(e.opts.Logger).Log("msg", "refresh from Peloton recovered")
 	}
 	s.lastErr, s.lastSuccess, s.failures = "", end, 0
+	return detailsAdded
 }
 
 // Generation changes whenever a refresh finishes, and only then does Collect change; an HTTP
@@ -232,6 +293,9 @@ func (e *Exporter) Collect(ch chan<- prometheus.Metric) {
 	if s.attempted {
 		ch <- prometheus.MustNewConstMetric(d.refreshDuration, prometheus.GaugeValue, s.duration.Seconds())
 		for _, name := range sourceNames {
+			if name == sourceDetail && e.filler == nil {
+				continue
+			}
 			v := 0.0
 			if s.sourceUp[name] {
 				v = 1

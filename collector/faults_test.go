@@ -124,7 +124,7 @@ func newFaultEnv(t *testing.T) *faultEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	exp := collector.New(c, collector.Options{TTL: 5 * time.Minute, WeekStart: time.Monday, Logger: logger, Now: clock.Now})
+	exp := collector.New(c, collector.Options{TTL: 5 * time.Minute, WeekStart: time.Monday, Logger: logger, Now: clock.Now, NoDetail: true})
 	t.Cleanup(exp.Close)
 	return &faultEnv{env: &env{sim: sim, clock: clock, exp: exp, logs: logs}, proxy: proxy}
 }
@@ -294,7 +294,7 @@ func TestFaults(t *testing.T) {
 				expectSample(t, e.exp, "peloton_up", nil, 0)
 			}
 			if got := dataText(t, e.exp); got != good {
-				t.Errorf("the data changed during the fault:\n--- before\n%.1500s\n--- during\n%.1500s", good, got)
+				t.Errorf("the data changed during the fault:\n%s", lineDiff(good, got))
 			}
 			if !strings.Contains(e.logs.String(), fc.cause) {
 				t.Errorf("no log line names the cause %q:\n%s", fc.cause, e.logs.String())
@@ -361,4 +361,28 @@ func TestRefreshIsBoundedWhenPelotonHangs(t *testing.T) {
 		t.Fatal("a refresh against a hanging Peloton outlived the per-request timeout")
 	}
 	expectSample(t, e.exp, "peloton_up", nil, 0)
+}
+
+// lineDiff lists the lines only in a (-) and only in b (+).
+func lineDiff(a, b string) string {
+	in := func(s string) map[string]bool {
+		m := map[string]bool{}
+		for _, l := range strings.Split(s, "\n") {
+			m[l] = true
+		}
+		return m
+	}
+	ia, ib := in(a), in(b)
+	var out []string
+	for _, l := range strings.Split(a, "\n") {
+		if !ib[l] {
+			out = append(out, "- "+l)
+		}
+	}
+	for _, l := range strings.Split(b, "\n") {
+		if !ia[l] {
+			out = append(out, "+ "+l)
+		}
+	}
+	return strings.Join(out, "\n")
 }

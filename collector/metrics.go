@@ -1,6 +1,7 @@
 package collector
 
 import (
+	"strconv"
 	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -19,6 +20,15 @@ type descs struct {
 	inProgress, output, duration                                  *prometheus.Desc
 	up, sourceUp, sourceLastSuccess, lastSuccess, refreshDuration *prometheus.Desc
 	apiRequests, tokenExpiry, credentialsRefused                  *prometheus.Desc
+
+	// Training detail (training.go).
+	distance, energy, zoneSeconds, effortPoints, imported, instructors       *prometheus.Desc
+	lastOutput, lastDuration, lastAvgOutput, lastAvgCadence                  *prometheus.Desc
+	lastAvgHR, lastMaxHR, lastDistance, lastEnergy                           *prometheus.Desc
+	lastAvgResistance, lastAvgSpeed, lastEffort, lastInfo, detailPending     *prometheus.Desc
+	ftp, estimatedFTP                                                        *prometheus.Desc
+	annualProgress, annualTier, annualStart, annualEnd                       *prometheus.Desc
+	weekCount, weekDuration, weekOutput, weekDistance, weekEnergy, weekZones *prometheus.Desc
 }
 
 func newDescs(cached string) *descs {
@@ -27,6 +37,7 @@ func newDescs(cached string) *descs {
 	}
 	ov := "From the Peloton overview (derived from the workout history or profile when the overview lacks it); " + cached
 	hist := "From the workout history; " + cached
+	detail := "From each workout's performance graph, fetched once per workout; " + cached
 	return &descs{
 		workouts:     d("workouts", "Workouts completed, by discipline. "+ov, "discipline", "name"),
 		prOutput:     d("personal_record_output_joules", "Personal record total output for a class length, in joules. "+ov, "discipline", "duration"),
@@ -56,6 +67,42 @@ func newDescs(cached string) *descs {
 		tokenExpiry:       d("auth_token_expiry_timestamp_seconds", "Expiry of the Peloton access token in use, in Unix seconds."),
 		credentialsRefused: d("auth_credentials_refused", "1 while password logins are stopped because Peloton refused the configured "+
 			"credentials or blocked the account, else 0; fix the password or sign in with peloton_exporter login."),
+
+		distance:     d("distance_meters", "Total distance of the completed workouts of each discipline, in meters. "+detail, "discipline"),
+		energy:       d("energy_burned_joules", "Total energy burned in the completed workouts of each discipline (Peloton's calories, kcal × 4184), in joules. "+detail, "discipline"),
+		zoneSeconds:  d("heart_rate_zone_seconds", "Total time in each heart-rate zone (1 to 5) in the completed workouts of each discipline. "+detail, "discipline", "zone"),
+		effortPoints: d("effort_points", "Total Strive Score (effort points) of the completed workouts of each discipline. "+detail, "discipline"),
+		imported:     d("imported_workouts", "Completed workouts of each discipline imported from other apps (Apple Health, Strava, Fitbit); they are counted in the other totals too. "+hist, "discipline"),
+		instructors:  d("instructor_workouts", "Completed workouts by the instructor of their class (at most "+strconv.Itoa(maxInstructors)+" instructors, the most frequent). "+hist, "instructor"),
+
+		lastOutput:        d("last_workout_output_joules", "Total output of the newest completed workout of each discipline, in joules. "+hist, "discipline"),
+		lastDuration:      d("last_workout_duration_seconds", "Length of the newest completed workout of each discipline. "+hist, "discipline"),
+		lastAvgOutput:     d("last_workout_average_output_watts", "Average output of the newest completed workout of each discipline, in watts. "+detail, "discipline"),
+		lastAvgCadence:    d("last_workout_average_cadence_rpm", "Average cadence of the newest completed workout of each discipline, in revolutions per minute. "+detail, "discipline"),
+		lastAvgHR:         d("last_workout_average_heart_rate_bpm", "Average heart rate in the newest completed workout of each discipline, in beats per minute. "+detail, "discipline"),
+		lastMaxHR:         d("last_workout_max_heart_rate_bpm", "Highest heart rate in the newest completed workout of each discipline, in beats per minute. "+detail, "discipline"),
+		lastDistance:      d("last_workout_distance_meters", "Distance of the newest completed workout of each discipline, in meters. "+detail, "discipline"),
+		lastEnergy:        d("last_workout_energy_burned_joules", "Energy burned in the newest completed workout of each discipline (kcal × 4184), in joules. "+detail, "discipline"),
+		lastAvgResistance: d("last_workout_average_resistance_ratio", "Average resistance of the newest completed workout of each discipline, as a ratio (0.45 is 45%). "+detail, "discipline"),
+		lastAvgSpeed:      d("last_workout_average_speed_meters_per_second", "Average speed of the newest completed workout of each discipline, in meters per second. "+detail, "discipline"),
+		lastEffort:        d("last_workout_effort_points", "Strive Score (effort points) of the newest completed workout of each discipline. "+detail, "discipline"),
+		lastInfo:          d("last_workout_info", "1 for the class of the newest completed workout of each discipline, with its title and instructor. "+hist, "discipline", "title", "instructor"),
+		detailPending:     d("workout_detail_pending", "Completed workouts whose detail (performance graph) is not fetched yet; the first fill fetches one a --peloton.detail-interval."),
+
+		weekCount:    d("current_week_discipline_workouts", "Workouts of each discipline completed since the start of the current streak week (in the member's time zone). "+hist, "discipline"),
+		weekDuration: d("current_week_workout_duration_seconds", "Time of the workouts of each discipline completed since the start of the current streak week. "+hist, "discipline"),
+		weekOutput:   d("current_week_output_joules", "Output of the workouts of each discipline completed since the start of the current streak week, in joules. "+hist, "discipline"),
+		weekDistance: d("current_week_distance_meters", "Distance of the workouts of each discipline completed since the start of the current streak week, in meters. "+detail, "discipline"),
+		weekEnergy:   d("current_week_energy_burned_joules", "Energy burned in the workouts of each discipline completed since the start of the current streak week, in joules. "+detail, "discipline"),
+		weekZones:    d("current_week_heart_rate_zone_seconds", "Time in each heart-rate zone in the workouts of each discipline completed since the start of the current streak week. "+detail, "discipline", "zone"),
+
+		ftp:          d("cycling_ftp_watts", "Peloton's current cycling FTP (functional threshold power), in watts, by where it came from (workout: an FTP test; manual; estimated). From /api/me; "+cached, "source"),
+		estimatedFTP: d("cycling_estimated_ftp_watts", "Peloton's estimated cycling FTP, in watts. From /api/me; "+cached),
+
+		annualProgress: d("annual_challenge_progress_seconds", "Workout minutes earned in the year's Annual Challenge, in seconds. From Peloton's challenges; "+cached, "year"),
+		annualTier:     d("annual_challenge_tier_seconds", "The minutes each tier of the year's Annual Challenge asks for, in seconds. From Peloton's challenges; "+cached, "year", "tier"),
+		annualStart:    d("annual_challenge_start_timestamp_seconds", "Start of the year's Annual Challenge, in Unix seconds. From Peloton's challenges; "+cached, "year"),
+		annualEnd:      d("annual_challenge_end_timestamp_seconds", "End of the year's Annual Challenge, in Unix seconds. From Peloton's challenges; "+cached, "year"),
 	}
 }
 
@@ -65,6 +112,11 @@ func (d *descs) all() []*prometheus.Desc {
 		d.dailyStreak, d.dailyStart, d.achievements,
 		d.lastWorkout, d.weekWorkouts, d.weekEnd, d.inProgress, d.output, d.duration,
 		d.up, d.sourceUp, d.sourceLastSuccess, d.lastSuccess, d.refreshDuration, d.apiRequests, d.tokenExpiry, d.credentialsRefused,
+		d.distance, d.energy, d.zoneSeconds, d.effortPoints, d.imported, d.instructors,
+		d.lastOutput, d.lastDuration, d.lastAvgOutput, d.lastAvgCadence, d.lastAvgHR, d.lastMaxHR,
+		d.lastDistance, d.lastEnergy, d.lastAvgResistance, d.lastAvgSpeed, d.lastEffort, d.lastInfo, d.detailPending,
+		d.ftp, d.estimatedFTP, d.annualProgress, d.annualTier, d.annualStart, d.annualEnd,
+		d.weekCount, d.weekDuration, d.weekOutput, d.weekDistance, d.weekEnergy, d.weekZones,
 	}
 }
 

@@ -19,19 +19,24 @@ const (
 	sourceMe       = "me"
 	sourceOverview = "overview"
 	sourceWorkouts = "workouts"
+	// Optional sources: their failure shows in peloton_source_up only, not in peloton_up, as
+	// it leaves the rest of the data as fresh as ever.
+	sourceChallenges = "challenges"
+	sourceDetail     = "workout_detail" // the performance graphs, fetched in the background
 )
 
-var sourceNames = []string{sourceMe, sourceOverview, sourceWorkouts}
+var sourceNames = []string{sourceMe, sourceOverview, sourceWorkouts, sourceChallenges, sourceDetail}
 
 // lastGood remembers the last good answer of each source, so that a source that fails keeps
 // contributing its last good data. Only the refresh goroutine uses it, and refreshes never
 // overlap.
 type lastGood struct {
-	overview *client.Overview
-	me       *client.Me
-	names    map[string]string // discipline slug -> display name
-	zone     string            // the streak time zone in use, to log when it changes
-	units    map[string]bool   // unknown record units already logged
+	overview   *client.Overview
+	me         *client.Me
+	names      map[string]string // discipline slug -> display name
+	zone       string            // the streak time zone in use, to log when it changes
+	units      map[string]bool   // unknown record units already logged
+	challenges challengeState
 }
 
 // result is what one refresh produced.
@@ -52,7 +57,9 @@ func (e *Exporter) fetch(ctx context.Context) result {
 		}
 		err := f()
 		if err != nil {
-			errs = append(errs, fmt.Sprintf("%s: %v", source, err))
+			if source != sourceChallenges { // optional: it logs its own failures
+				errs = append(errs, fmt.Sprintf("%s: %v", source, err))
+			}
 			global = isGlobal(err)
 			return
 		}
@@ -80,6 +87,15 @@ func (e *Exporter) fetch(ctx context.Context) result {
 		_, err = e.history.Sync(ctx, id, e.opts.Now(), e.src.Workouts)
 		return err
 	})
+	read(sourceChallenges, func() error {
+		if !up[sourceWorkouts] {
+			return errNoHistory // whether a workout was completed since is not known
+		}
+		return e.readChallenges(ctx, completed(e.history.Workouts()))
+	})
+	if e.filler != nil {
+		e.filler.Kick() // new workouts, or details still missing
+	}
 	res := e.build(up)
 	if len(errs) > 0 {
 		res.err = errors.New(strings.Join(errs, "; "))
@@ -144,11 +160,43 @@ func (e *Exporter) build(up map[string]bool) result {
 	}
 	if histKnown {
 		d.addHistory(&s, sum)
+		d.addTraining(&s, sum)
+		s.add(d.detailPending, prometheus.GaugeValue, float64(e.history.PendingDetails()))
+	}
+	if me != nil {
+		d.addFTP(&s, me)
+	}
+	if a := e.last.challenges.annual; a != nil {
+		d.addChallenge(&s, a)
+	}
+	if e.filler != nil {
+		up[sourceDetail] = up[sourceWorkouts] && e.detailUp()
 	}
 	if s.dropped > 0 {
 		level.Debug(e.opts.Logger).Log("msg", "dropped samples with repeated or invalid labels", "count", s.dropped)
 	}
 	return result{metrics: s.metrics, sourceUp: up}
+}
+
+// completed counts the completed workouts of a history.
+func completed(ws []history.Workout) int {
+	n := 0
+	for _, w := range ws {
+		if w.Completed() {
+			n++
+		}
+	}
+	return n
+}
+
+// errNoHistory is why an optional source is down when the history could not be synced.
+var errNoHistory = errors.New("the workout history could not be synced")
+
+// detailUp says whether fetching workout detail works: its last request did, or none was
+// needed yet.
+func (e *Exporter) detailUp() bool {
+	up, tried := e.filler.Up()
+	return up || !tried
 }
 
 func (e *Exporter) rememberNames(counts []client.WorkoutCount) {

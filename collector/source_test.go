@@ -18,6 +18,9 @@ type fileSource struct {
 	mu     sync.Mutex
 	bodies map[string][]byte // "me", "overview", "workouts" (one page)
 	errs   map[string]error
+	calls  map[string]int
+	// graphRequests counts PerformanceGraph calls.
+	graphRequests int
 }
 
 var _ collector.Source = (*fileSource)(nil)
@@ -83,3 +86,67 @@ func (s *fileSource) Workouts(_ context.Context, page, _ int) (*client.WorkoutPa
 func (s *fileSource) Stats() []client.RequestCount { return nil }
 
 func (s *fileSource) TokenExpiry() (time.Time, bool) { return time.Time{}, false }
+
+// The training detail: a graph is the body "graph/<workout id>" (404 without one); without a
+// body the settings are empty and the member joined no challenge.
+
+func (s *fileSource) PerformanceGraph(_ context.Context, id string) (*client.PerformanceGraph, error) {
+	s.mu.Lock()
+	s.graphRequests++
+	_, ok := s.bodies["graph/"+id]
+	s.mu.Unlock()
+	if !ok {
+		return nil, &client.HTTPError{Endpoint: "performance_graph", Status: 404, Message: "Workout not found"}
+	}
+	var g client.PerformanceGraph
+	if err := s.decode("graph/"+id, &g); err != nil {
+		return nil, err
+	}
+	return &g, nil
+}
+
+func (s *fileSource) Settings(context.Context) (*client.Settings, error) {
+	var st client.Settings
+	return &st, s.decodeOr("settings", `{}`, &st)
+}
+
+func (s *fileSource) Challenges(context.Context) (*client.Challenges, error) {
+	var ch client.Challenges
+	s.count("challenges")
+	return &ch, s.decodeOr("challenges", `{"challenges":[]}`, &ch)
+}
+
+func (s *fileSource) Challenge(_ context.Context, id string) (*client.Challenge, error) {
+	var ch client.Challenge
+	s.count("challenge")
+	return &ch, s.decodeOr("challenge/"+id, `{}`, &ch)
+}
+
+// decodeOr decodes the body of endpoint, or def when there is none.
+func (s *fileSource) decodeOr(endpoint, def string, out any) error {
+	s.mu.Lock()
+	if _, ok := s.bodies[endpoint]; !ok {
+		s.bodies[endpoint] = []byte(def)
+	}
+	s.mu.Unlock()
+	return s.decode(endpoint, out)
+}
+
+func (s *fileSource) count(endpoint string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.calls == nil {
+		s.calls = map[string]int{}
+	}
+	s.calls[endpoint]++
+}
+
+// requests says how many requests went to an endpoint ("graph" for the performance graphs).
+func (s *fileSource) requests(endpoint string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if endpoint == "graph" {
+		return s.graphRequests
+	}
+	return s.calls[endpoint]
+}

@@ -61,6 +61,38 @@ var contractMetrics = []string{
 	"peloton_workout_duration_seconds",
 	"peloton_source_up",
 	"peloton_source_last_success_timestamp_seconds", // the alerts gate on the age of their own source
+	// training detail
+	"peloton_current_week_discipline_workouts",
+	"peloton_current_week_workout_duration_seconds",
+	"peloton_current_week_output_joules",
+	"peloton_current_week_distance_meters",
+	"peloton_current_week_energy_burned_joules",
+	"peloton_current_week_heart_rate_zone_seconds",
+	"peloton_distance_meters",
+	"peloton_energy_burned_joules",
+	"peloton_heart_rate_zone_seconds",
+	"peloton_effort_points",
+	"peloton_imported_workouts",
+	"peloton_instructor_workouts",
+	"peloton_last_workout_output_joules",
+	"peloton_last_workout_duration_seconds",
+	"peloton_last_workout_average_output_watts",
+	"peloton_last_workout_average_cadence_rpm",
+	"peloton_last_workout_average_heart_rate_bpm",
+	"peloton_last_workout_max_heart_rate_bpm",
+	"peloton_last_workout_distance_meters",
+	"peloton_last_workout_energy_burned_joules",
+	"peloton_last_workout_average_resistance_ratio",
+	"peloton_last_workout_average_speed_meters_per_second",
+	"peloton_last_workout_effort_points",
+	"peloton_last_workout_info",
+	"peloton_workout_detail_pending",
+	"peloton_cycling_ftp_watts",
+	"peloton_cycling_estimated_ftp_watts",
+	"peloton_annual_challenge_progress_seconds",
+	"peloton_annual_challenge_tier_seconds",
+	"peloton_annual_challenge_start_timestamp_seconds",
+	"peloton_annual_challenge_end_timestamp_seconds",
 	// health
 	"peloton_up",
 	"peloton_last_refresh_success_timestamp_seconds",
@@ -82,6 +114,7 @@ var contractAlerts = []string{
 	"PelotonRefreshFailing",
 	"PelotonDataStale",
 	"PelotonAuthExpiringSoon",
+	"PelotonAnnualChallengeBehindPace",
 	"PelotonCredentialsRefused",
 }
 
@@ -171,6 +204,8 @@ func TestAlertmanagerRoutes(t *testing.T) {
 		"PelotonDataStale":          "peloton-exporter",
 		"PelotonAuthExpiringSoon":   "peloton-exporter",
 		"PelotonCredentialsRefused": "peloton",
+
+		"PelotonAnnualChallengeBehindPace": "peloton",
 	}
 	for _, alert := range contractAlerts {
 		got := strings.TrimSpace(run(t, amtool, "config", "routes", "test", "--config.file="+alertmanagerFile,

@@ -211,6 +211,7 @@ func (s *stack) startExporter(t *testing.T) {
 		s.exporterBin,           // with its default URLs: the simulator's proxy and CA reach its hosts
 		"--peloton.state-file=", // tokens and history in memory only
 		"--peloton.cache-ttl=1s",
+		"--peloton.detail-interval=5ms", // the simulator's 1,800 workouts in seconds, not half an hour
 		"--web.listen-address="+s.exporterAddr,
 	)
 	s.exporter.waitReady(t, "http://"+s.exporterAddr+"/")
@@ -480,7 +481,19 @@ func (s *stack) streakBroken(t *testing.T) {
 	t.Logf("weekly streak %d → 0 notified after %v: %s", streak, after.Round(time.Millisecond), desc)
 }
 
-// dashboardQueries: every dashboard query runs and returns data.
+// dashboardQueries: every dashboard query runs and returns data, once every workout's detail
+// is fetched (the training panels need it).
 func (s *stack) dashboardQueries(t *testing.T) {
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		res, err := s.prom.query("peloton_workout_detail_pending")
+		if err == nil && len(res) == 1 && res[0].value() == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("workout detail still pending after 2 minutes (%v, %v)%s", res, err, s.dump())
+		}
+		time.Sleep(pollEvery)
+	}
 	checkDashboard(t, s.prom, s.exporterAddr)
 }

@@ -1,65 +1,59 @@
-package history
+package history_test
 
 import (
-	"context"
 	"encoding/json"
 	"math"
+	"os"
+	"path/filepath"
 	"testing"
-	"time"
-
-	"github.com/go-kit/log"
 
 	"github.com/peloton-exporter/peloton_exporter/client"
+	"github.com/peloton-exporter/peloton_exporter/history"
 )
 
-// FuzzSync serves one arbitrary page body for every page (a Peloton that ignores page, or
-// sends anything): a sync must end within two requests, and whatever it kept must make sane
-// signals: no workout ending after now (give or take the clock skew), no negative or
-// non-finite duration or output, no more counted workouts than Peloton listed. A second sync
-// must not be stuck. Seeds: testdata/fuzz/FuzzSync.
-func FuzzSync(f *testing.F) {
-	now := time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)
-	f.Fuzz(func(t *testing.T, body []byte) {
-		var pg client.WorkoutPage
-		if json.Unmarshal(body, &pg) != nil {
+// FuzzDetailFromGraph reads arbitrary performance graphs: whatever Peloton sends, a detail
+// holds only finite values in their ranges (no negative distance, a resistance ratio within
+// 0..1, a heart rate a heart can have), and every zone of five or none.
+func FuzzDetailFromGraph(f *testing.F) {
+	seeds, _ := filepath.Glob(filepath.Join("..", "collector", "testdata", "training", "graph_*.json"))
+	for _, path := range seeds {
+		if b, err := os.ReadFile(path); err == nil {
+			f.Add(b, "imperial")
+		}
+	}
+	f.Add([]byte(`{"summaries":[{"slug":"distance","value":5}],"average_summaries":[{"slug":"avg_speed","value":"12"}]}`), "metric")
+	f.Add([]byte(`{"effort_zones":{"total_effort_points":3,"heart_rate_z1_duration":1,"heart_rate_z2_duration":2,"heart_rate_z3_duration":3,"heart_rate_z4_duration":4,"heart_rate_z5_duration":5}}`), "")
+	f.Fuzz(func(t *testing.T, body []byte, unit string) {
+		var g client.PerformanceGraph
+		if json.Unmarshal(body, &g) != nil {
 			return
 		}
-		requests := 0
-		fetch := func(context.Context, int, int) (*client.WorkoutPage, error) {
-			requests++
-			p := pg
-			return &p, nil
+		asked := 0
+		d := history.DetailFromGraph(&g, func() string { asked++; return unit })
+		if asked > 2 {
+			t.Errorf("the member's unit was asked for %d times for one graph", asked)
 		}
-		s := Open("", log.NewNopLogger())
-		for i := range 2 {
-			requests = 0
-			s.Sync(context.Background(), "member", now.Add(time.Duration(i)*5*time.Minute), fetch)
-			if requests > 2 {
-				t.Fatalf("sync %d: %d requests for one page served again and again", i, requests)
+		check := func(name string, v *float64, max float64) {
+			if v != nil && (math.IsNaN(*v) || math.IsInf(*v, 0) || *v < 0 || *v > max) {
+				t.Errorf("%s = %v, outside 0..%v", name, *v, max)
 			}
 		}
-		if len(pg.Data) > 0 && requests == 0 {
-			t.Fatal("the second sync sent no request: the first left it stuck")
-		}
-		sum := Summarize(s.Workouts(), now, time.UTC, time.Monday)
-		counted := 0
-		for slug, d := range sum.Disciplines {
-			counted += d.Count
-			if d.LastEnd.After(now.Add(clockSkew)) {
-				t.Fatalf("%s: last workout ends at %v, after now", slug, d.LastEnd)
-			}
-			if d.DurationSeconds < 0 || math.IsInf(d.DurationSeconds, 0) || math.IsNaN(d.DurationSeconds) {
-				t.Fatalf("%s: duration %v", slug, d.DurationSeconds)
-			}
-			if math.IsInf(d.OutputJoules, 0) || math.IsNaN(d.OutputJoules) {
-				t.Fatalf("%s: output %v", slug, d.OutputJoules)
+		check("distance", d.DistanceMeters, math.MaxFloat64)
+		check("energy", d.EnergyJoules, math.MaxFloat64)
+		check("average output", d.AvgOutputWatts, math.MaxFloat64)
+		check("average cadence", d.AvgCadenceRPM, math.MaxFloat64)
+		check("average resistance", d.AvgResistanceRatio, 1)
+		check("average speed", d.AvgSpeedMetersPerS, math.MaxFloat64)
+		check("average heart rate", d.AvgHeartRate, 260)
+		check("max heart rate", d.MaxHeartRate, 260)
+		check("effort points", d.EffortPoints, math.MaxFloat64)
+		if z := d.HeartRateZoneSecs; z != nil {
+			for i := range z {
+				check("zone", &z[i], math.MaxFloat64)
 			}
 		}
-		if counted > len(pg.Data) {
-			t.Fatalf("%d workouts counted from a page of %d", counted, len(pg.Data))
-		}
-		if sum.CurrentWeekWorkouts > counted {
-			t.Fatalf("%d workouts this week, %d in all", sum.CurrentWeekWorkouts, counted)
+		if d.Unavailable {
+			t.Error("a graph that was read is marked unavailable")
 		}
 	})
 }

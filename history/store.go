@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"slices"
 	"sync"
 	"time"
 
@@ -42,6 +43,7 @@ type Store struct {
 	// symlink there written through (atomicfile.Write).
 	ours    bool
 	failing bool            // saving failed last time; reported once until it works again
+	unsaved bool            // details were set since the last save
 	noted   map[string]bool // what was logged once: implausible workouts, a spent budget
 }
 
@@ -206,7 +208,7 @@ func (s *Store) downloadAll(ctx context.Context, p *pages, now time.Time) error 
 		return err
 	}
 	s.cut = nil
-	s.workouts = d.workouts
+	s.workouts = keepDetails(d.workouts, s.workouts)
 	s.state.Recheck = d.totalChanged
 	s.state.ResyncedTotal = -1
 	if !d.totalChanged {
@@ -254,6 +256,7 @@ func (s *Store) noteImplausible(ids []string) {
 
 // merge puts fresh (newest first) before the kept workouts it does not replace.
 func merge(fresh, kept []Workout) []Workout {
+	fresh = keepDetails(fresh, kept)
 	seen := make(map[string]bool, len(fresh))
 	out := make([]Workout, 0, len(fresh)+len(kept))
 	for _, w := range append(fresh, kept...) {
@@ -265,6 +268,77 @@ func merge(fresh, kept []Workout) []Workout {
 	return out
 }
 
+// keepDetails gives the workouts of fresh, read from a workout list, the details fetched
+// before for the same workouts in kept: a list never carries them, and fetching them again
+// would cost a request each.
+func keepDetails(fresh, kept []Workout) []Workout {
+	details := make(map[string]*Detail, len(kept))
+	for _, w := range kept {
+		if w.Detail != nil {
+			details[w.ID] = w.Detail
+		}
+	}
+	for i := range fresh {
+		if fresh[i].Detail == nil {
+			fresh[i].Detail = details[fresh[i].ID]
+		}
+	}
+	return fresh
+}
+
+// PendingDetail returns the id of the newest completed workout whose detail was not fetched
+// yet, skipping those in skip.
+func (s *Store) PendingDetail(skip map[string]bool) (string, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, w := range s.workouts {
+		if w.Detail == nil && w.Completed() && !skip[w.ID] {
+			return w.ID, true
+		}
+	}
+	return "", false
+}
+
+// PendingDetails counts the completed workouts whose detail was not fetched yet.
+func (s *Store) PendingDetails() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for _, w := range s.workouts {
+		if w.Detail == nil && w.Completed() {
+			n++
+		}
+	}
+	return n
+}
+
+// SetDetail keeps the detail of a workout. It is saved by the next SaveDetails or sync, so
+// that a long first fill does not rewrite the file for every workout.
+func (s *Store) SetDetail(id string, d Detail) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	// Workouts returns the slice itself, so a workout is never changed in place: its readers
+	// hold no lock. The slice is copied instead, as a sync would replace it.
+	for i, w := range s.workouts {
+		if w.ID == id {
+			ws := slices.Clone(s.workouts)
+			ws[i].Detail = &d
+			s.workouts = ws
+			s.unsaved = true
+			return
+		}
+	}
+}
+
+// SaveDetails saves the details kept since the last save.
+func (s *Store) SaveDetails() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.unsaved {
+		s.save()
+	}
+}
+
 func (s *Store) save() {
 	if s.path == "" {
 		return
@@ -274,7 +348,7 @@ func (s *Store) save() {
 		err = atomicfile.Write(s.path, b, s.ours)
 	}
 	if err == nil {
-		s.ours = true
+		s.ours, s.unsaved = true, false
 	}
 	if err != nil && !s.failing {
 		level.Warn(s.logger).Log("msg", "cannot save the workout history; a restart will download it again", "path", s.path, "err", err)

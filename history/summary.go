@@ -17,16 +17,83 @@ type Summary struct {
 	WeeklyStreak int
 	// WeeklyStreakStart is the start of the streak's first workout (zero without a streak).
 	WeeklyStreakStart time.Time
+	// Instructors counts the completed workouts of each instructor's classes.
+	Instructors map[string]int
 }
 
-// DisciplineSummary covers the completed workouts of one discipline.
+// DisciplineSummary covers the completed workouts of one discipline. A total is only known
+// (Has…) when at least one workout reported that value.
 type DisciplineSummary struct {
 	Count           int
+	Imported        int       // of them, imported from other apps
 	LastEnd         time.Time // end of the newest completed workout
+	Last            Workout   // the newest completed workout
 	OutputJoules    float64
-	HasOutput       bool // at least one workout reported its output
+	HasOutput       bool
 	DurationSeconds float64
 	InProgress      bool
+
+	DistanceMeters, EnergyJoules, EffortPoints float64
+	HasDistance, HasEnergy, HasEffort          bool
+	HeartRateZoneSeconds                       [5]float64
+	HasHeartRateZones                          bool
+
+	// Week totals the completed workouts started in the current streak week; its values are
+	// known where the discipline's are (Has…).
+	Week WeekTotals
+}
+
+// WeekTotals are the totals of one discipline's workouts in a streak week.
+type WeekTotals struct {
+	Count                                                 int
+	DurationSeconds, OutputJoules, DistanceMeters, Energy float64
+	HeartRateZoneSeconds                                  [5]float64
+}
+
+// add counts a completed workout into the week's totals.
+func (t *WeekTotals) add(w Workout) {
+	t.Count++
+	if w.End > w.Start {
+		t.DurationSeconds += float64(w.End - w.Start)
+	}
+	if out, ok := w.Output(); ok {
+		t.OutputJoules += out
+	}
+	if dt := w.Detail; dt != nil {
+		if v := dt.DistanceMeters; v != nil {
+			t.DistanceMeters += *v
+		}
+		if v := dt.EnergyJoules; v != nil {
+			t.Energy += *v
+		}
+		if z := dt.HeartRateZoneSecs; z != nil {
+			for i, secs := range z {
+				t.HeartRateZoneSeconds[i] += secs
+			}
+		}
+	}
+}
+
+// add counts a completed workout's detail into the totals.
+func (d *DisciplineSummary) addDetail(dt *Detail) {
+	if dt == nil {
+		return
+	}
+	if v := dt.DistanceMeters; v != nil {
+		d.DistanceMeters, d.HasDistance = d.DistanceMeters+*v, true
+	}
+	if v := dt.EnergyJoules; v != nil {
+		d.EnergyJoules, d.HasEnergy = d.EnergyJoules+*v, true
+	}
+	if v := dt.EffortPoints; v != nil {
+		d.EffortPoints, d.HasEffort = d.EffortPoints+*v, true
+	}
+	if z := dt.HeartRateZoneSecs; z != nil {
+		for i, secs := range z {
+			d.HeartRateZoneSeconds[i] += secs
+		}
+		d.HasHeartRateZones = true
+	}
 }
 
 // WeekBounds returns the streak week holding t: calendar weeks starting at midnight of
@@ -43,7 +110,7 @@ func WeekBounds(t time.Time, loc *time.Location, firstDay time.Weekday) (start, 
 // in which it was started, as Peloton's own streaks appear to count it (a class begun late on
 // Sunday counts for that week).
 func Summarize(workouts []Workout, now time.Time, loc *time.Location, firstDay time.Weekday) Summary {
-	s := Summary{Disciplines: map[string]*DisciplineSummary{}}
+	s := Summary{Disciplines: map[string]*DisciplineSummary{}, Instructors: map[string]int{}}
 	s.WeekStart, s.WeekEnd = WeekBounds(now, loc, firstDay)
 	weeks := map[int64]time.Time{} // week start (Unix s) -> its earliest completed workout's start
 	for _, w := range workouts {
@@ -63,12 +130,19 @@ func Summarize(workouts []Workout, now time.Time, loc *time.Location, firstDay t
 		}
 		end := time.Unix(w.End, 0)
 		d.Count++
-		if end.After(d.LastEnd) {
-			d.LastEnd = end
+		if w.Imported {
+			d.Imported++
 		}
-		if w.HasWork {
-			d.OutputJoules += w.Work
+		if end.After(d.LastEnd) {
+			d.LastEnd, d.Last = end, w
+		}
+		if out, ok := w.Output(); ok {
+			d.OutputJoules += out
 			d.HasOutput = true
+		}
+		d.addDetail(w.Detail)
+		if w.Instructor != "" {
+			s.Instructors[w.Instructor]++
 		}
 		if w.End > w.Start {
 			d.DurationSeconds += float64(w.End - w.Start)
@@ -76,6 +150,7 @@ func Summarize(workouts []Workout, now time.Time, loc *time.Location, firstDay t
 		start := time.Unix(w.Start, 0)
 		if !start.Before(s.WeekStart) && start.Before(s.WeekEnd) {
 			s.CurrentWeekWorkouts++
+			d.Week.add(w)
 		}
 		ws, _ := WeekBounds(start, loc, firstDay)
 		if first, ok := weeks[ws.Unix()]; !ok || start.Before(first) {

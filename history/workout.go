@@ -1,7 +1,9 @@
 package history
 
 import (
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/peloton-exporter/peloton_exporter/client"
 )
@@ -26,10 +28,30 @@ type Workout struct {
 	Work       float64 `json:"work,omitempty"` // joules
 	HasWork    bool    `json:"has_work,omitempty"`
 	Timezone   string  `json:"tz,omitempty"`
+	// PR is Peloton's flag that the workout set the output record of its class length.
+	PR bool `json:"pr,omitempty"`
+	// Imported marks an activity imported from another app (is_3p_fit_feed_workout).
+	Imported    bool   `json:"imported,omitempty"`
+	ClassLength int    `json:"class_s,omitempty"` // the class's length in seconds (ride.duration)
+	Title       string `json:"title,omitempty"`   // the class's title
+	Instructor  string `json:"instructor,omitempty"`
+	// Detail is what the workout's performance graph said; nil until it was fetched.
+	Detail *Detail `json:"detail,omitempty"`
 }
 
 // Completed says whether the workout is done and has an end time.
 func (w Workout) Completed() bool { return w.Status != statusActive && w.End > 0 }
+
+// Output is the workout's total output in joules, if it has one: a class without an output
+// (strength, yoga, an app run) reports 0, which is no output rather than a measured 0.
+func (w Workout) Output() (float64, bool) { return w.Work, w.HasWork && w.Work > 0 }
+
+// maxLabelText bounds the class titles and instructor names kept, which become label values.
+const maxLabelText = 100
+
+// freestyleRideID is the ride id of a workout without a class ("Just Ride", peloton-to-garmin
+// fixture cycling_just_ride.json).
+const freestyleRideID = "00000000000000000000000000000000"
 
 // convert keeps a workout as Peloton described it. One without an id cannot be kept (nor told
 // apart from others). One whose times are not plausible at now (before Peloton existed, in
@@ -43,7 +65,19 @@ func convert(cw client.Workout, now time.Time) (w Workout, ok, implausible bool)
 		Discipline: string(cw.FitnessDiscipline),
 		Timezone:   string(cw.Timezone),
 		Work:       cw.TotalWork.Value,
-		HasWork:    cw.TotalWork.Valid,
+		HasWork:    cw.TotalWork.Valid && cw.TotalWork.Value > 0,
+		PR:         bool(cw.IsPersonalRecord),
+		Imported:   bool(cw.Is3PFitFeed),
+	}
+	if r := cw.Ride; r != nil {
+		if r.Duration.Valid && r.Duration.Value > 0 && r.Duration.Value < 1e6 {
+			w.ClassLength = int(r.Duration.Value)
+		}
+		w.Title = truncate(strings.TrimSpace(string(r.Title)), maxLabelText)
+		// A freestyle workout's pseudo-instructor ("JUST RIDE", "GYM WORKOUT") has no id.
+		if in := r.Instructor; in != nil && string(r.ID) != freestyleRideID && (in.ID != "" || r.InstructorID != "") {
+			w.Instructor = truncate(strings.TrimSpace(string(in.Name)), maxLabelText)
+		}
 	}
 	if w.ID == "" {
 		return Workout{}, false, false
@@ -62,6 +96,15 @@ func convert(cw client.Workout, now time.Time) (w Workout, ok, implausible bool)
 		w.End = int64(end)
 	}
 	return w, true, false
+}
+
+// truncate cuts s to at most n runes.
+func truncate(s string, n int) string {
+	s = strings.ToValidUTF8(s, "\uFFFD")
+	if utf8.RuneCountInString(s) <= n {
+		return s
+	}
+	return string([]rune(s)[:n])
 }
 
 // plausible says whether t is in [lo, hi], which also keeps NaN out of the int64 conversions.

@@ -4,6 +4,7 @@ import (
 	"math"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -29,6 +30,11 @@ func (s *Simulator) apiHandler() http.Handler {
 	mux.HandleFunc("GET /api/me", s.endpoint(EndpointMe, s.authed(s.handleMe)))
 	mux.HandleFunc("GET /api/user/{id}/overview", s.endpoint(EndpointOverview, s.authed(s.handleOverview)))
 	mux.HandleFunc("GET /api/user/{id}/workouts", s.endpoint(EndpointWorkouts, s.authed(s.handleWorkouts)))
+	mux.HandleFunc("GET /api/workout/{id}/performance_graph", s.endpoint(EndpointPerformanceGraph, s.authed(s.handlePerformanceGraph)))
+	mux.HandleFunc("GET /api/user/{id}/settings", s.endpoint(EndpointSettings, s.authed(s.handleSettings)))
+	mux.HandleFunc("GET /api/user/{id}/challenges/current", s.endpoint(EndpointChallenges, s.authed(s.handleChallenges)))
+	mux.HandleFunc("GET /api/user/{id}/challenge/{challenge}", s.endpoint(EndpointChallenge, s.authed(s.handleChallenge)))
+	mux.HandleFunc("GET /api/user/{id}/challenges/{challenge}", s.endpoint(EndpointChallenge, s.authed(s.handleChallenge)))
 	mux.HandleFunc("POST /auth/login", s.endpoint(EndpointLegacyLogin, handleLegacyLogin))
 	mux.HandleFunc("/", notFound)
 	return mux
@@ -133,6 +139,11 @@ func (m *member) profile() profile {
 		p.CyclingFTP, p.CyclingWorkoutFTP, p.EstimatedCyclingFTP = ftp, ftp, ftp-3
 		p.CyclingFTPSource = &source
 	}
+	if m.manualFTP > 0 {
+		// Set by hand in the member's settings (peloton-to-garmin's FtpSource ftp_manual_source).
+		source := "ftp_manual_source"
+		p.CyclingFTP, p.CyclingFTPSource = m.manualFTP, &source
+	}
 	return p
 }
 
@@ -201,7 +212,7 @@ func (s *Simulator) handleWorkouts(w http.ResponseWriter, r *http.Request, user 
 		problem = "limit must be between 1 and 100"
 	case sortBy != "-created" && sortBy != "created":
 		problem = "unknown sort_by"
-	case joins != "" && joins != "ride":
+	case joins != "" && joins != "ride" && joins != "ride,ride.instructor":
 		problem = "unknown joins"
 	}
 	if problem != "" {
@@ -229,8 +240,13 @@ func (s *Simulator) handleWorkouts(w http.ResponseWriter, r *http.Request, user 
 			if sortBy == "created" {
 				item = hist[total-1-i]
 			}
-			if joins == "" {
+			switch {
+			case joins == "":
 				item.Ride = nil
+			case strings.Contains(joins, "ride.instructor") && item.Ride != nil && !item.Is3PFitFeedWorkout:
+				r := *item.Ride
+				r.Instructor = s.member.instructorFor(&r)
+				item.Ride = &r
 			}
 			resp.Data = append(resp.Data, item)
 		}

@@ -29,16 +29,21 @@ type Workout struct {
 	Title                     *string         `json:"title"`
 	EffortZones               json.RawMessage `json:"effort_zones"` // nil marshals as null
 	UserID                    string          `json:"user_id"`
-	Ride                      *Ride           `json:"ride,omitempty"` // only with joins=ride
+	// Is3PFitFeedWorkout marks an activity imported from Apple Health and the like; its
+	// created_at is the time of the import (homebridge-peloton SPEC.md §4.2).
+	Is3PFitFeedWorkout         bool  `json:"is_3p_fit_feed_workout"`
+	IsPelotonOriginatedWorkout bool  `json:"is_peloton_originated_workout"`
+	Ride                       *Ride `json:"ride,omitempty"` // only with joins=ride
 }
 
 // Ride is the class a workout followed (the `ride` join).
 type Ride struct {
-	ID                string  `json:"id"`
-	Title             string  `json:"title"`
-	Duration          int     `json:"duration"` // seconds
-	InstructorID      *string `json:"instructor_id"`
-	FitnessDiscipline string  `json:"fitness_discipline"`
+	ID                string      `json:"id"`
+	Title             string      `json:"title"`
+	Duration          int         `json:"duration"` // seconds
+	InstructorID      *string     `json:"instructor_id"`
+	FitnessDiscipline string      `json:"fitness_discipline"`
+	Instructor        *instructor `json:"instructor,omitempty"` // only with joins=ride.instructor
 }
 
 // discipline describes how the member does one fitness discipline.
@@ -113,6 +118,10 @@ type member struct {
 	instructors                   []string
 	history                       []Workout // newest first by created_at
 	achievements                  []AchievementCount
+	distanceUnit                  string // "imperial" or "metric"
+	heartRateSince                int64  // Unix seconds; 0: never wore a heart-rate strap
+	manualFTP                     int    // 0: the FTP comes from an FTP test
+	annualJoined                  bool
 }
 
 func newMember(cfg Config, loc *time.Location) *member {
@@ -136,6 +145,13 @@ func newMember(cfg Config, loc *time.Location) *member {
 	}
 	now := cfg.Now()
 	m.history = m.buildHistory(planWorkoutTimes(rng, now, loc, cfg.Workouts))
+	m.distanceUnit, m.manualFTP, m.annualJoined = cfg.DistanceUnit, cfg.ManualFTP, !cfg.NoAnnualChallenge
+	if !cfg.NoHeartRate {
+		m.heartRateSince = now.AddDate(-3, 0, 0).Unix() // the strap came three years ago
+	}
+	// Imports draw from a generator of their own, so that asking for them leaves the rest of
+	// the member as it was.
+	m.addImports(rand.New(rand.NewChaCha8(sha256.Sum256([]byte(fmt.Sprint("peloton-simulator/imports/", cfg.Seed))))), cfg.Imports, now)
 	if cfg.InProgress {
 		m.history = slices.Insert(m.history, 0, m.inProgressWorkout(now))
 	}
@@ -310,6 +326,8 @@ func (m *member) newWorkout(d discipline, mins int, start time.Time, progress fl
 		Name:              d.name + " Workout",
 		UserID:            m.userID,
 		Ride:              &ride,
+
+		IsPelotonOriginatedWorkout: true,
 	}
 	if d.freestyle {
 		w.WorkoutType = "freestyle"
@@ -334,6 +352,31 @@ func (m *member) newRide(d discipline, mins int) Ride {
 		r.InstructorID = &m.instructors[m.rng.IntN(len(m.instructors))]
 	}
 	return r
+}
+
+// addImports adds n outdoor runs imported from Apple Health over the last year: no class, no
+// output, created_at the time of the import, some hours after the run (homebridge-peloton
+// SPEC.md §4.2 and fixtures/api/workout-3p-fit-feed-running.json; device codes from its live
+// Pi probe).
+func (m *member) addImports(rng *rand.Rand, n int, now time.Time) {
+	for i := range n {
+		start := now.AddDate(0, 0, -(i+1)*365/(n+1)).Add(-time.Duration(rng.IntN(12*3600)) * time.Second).Truncate(time.Minute)
+		secs := int64(20+rng.IntN(40)) * 60
+		end := start.Unix() + secs
+		title := "Outdoor Run"
+		w := Workout{
+			ID: hexID(rng), CreatedAt: end + 600 + rng.Int64N(6*3600), StartTime: start.Unix(), EndTime: &end,
+			Status: "COMPLETE", FitnessDiscipline: "running", Timezone: m.timezone,
+			DeviceType: "apple_health", Platform: "iOS_app", WorkoutType: "freestyle", Name: "Running Workout",
+			Title: &title, UserID: m.userID, Is3PFitFeedWorkout: true,
+			Ride: &Ride{ID: hexID(rng), Title: title, Duration: int(secs), FitnessDiscipline: "running"},
+		}
+		i := 0
+		for i < len(m.history) && m.history[i].CreatedAt > w.CreatedAt {
+			i++
+		}
+		m.history = slices.Insert(m.history, i, w)
+	}
 }
 
 // inProgressWorkout is a ride started a few minutes ago: no end, no output yet.

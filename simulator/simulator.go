@@ -81,6 +81,18 @@ type Config struct {
 	InProgress bool
 	// Timezone is the member's IANA zone (default America/Chicago).
 	Timezone string
+	// DistanceUnit is the member's setting, "imperial" (default) or "metric".
+	DistanceUnit string
+	// NoHeartRate is a member who never wore a heart-rate strap; by default one was worn for
+	// the last three years of the history.
+	NoHeartRate bool
+	// ManualFTP sets the FTP by hand (cycling_ftp_source ftp_manual_source); 0 takes the one
+	// of the best 20-minute ride.
+	ManualFTP int
+	// Imports adds that many runs imported from Apple Health over the last year.
+	Imports int
+	// NoAnnualChallenge is a member who did not join this year's Annual Challenge.
+	NoAnnualChallenge bool
 	// PlainHTTP serves the login and the API over plain HTTP on 127.0.0.1 ports instead of
 	// Peloton's host names, as a member's own stand-in would: one host, no SSO hop. Only the
 	// test that such stand-ins keep working uses it.
@@ -117,6 +129,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Timezone == "" {
 		c.Timezone = defaultTimezone
+	}
+	if c.DistanceUnit == "" {
+		c.DistanceUnit = "imperial"
 	}
 	return c
 }

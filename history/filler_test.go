@@ -1,0 +1,84 @@
+package history_test
+
+import (
+	"math"
+	"testing"
+	"time"
+
+	"github.com/go-kit/log"
+
+	"github.com/peloton-exporter/peloton_exporter/history"
+	"github.com/peloton-exporter/peloton_exporter/simulator"
+)
+
+// The filler against the simulated Peloton, through the real client: every completed workout
+// gets its detail in one request each, in base units whatever the member's unit, and the
+// history file keeps them.
+func TestFillerAgainstSimulator(t *testing.T) {
+	for _, unit := range []string{"imperial", "metric"} {
+		t.Run(unit, func(t *testing.T) {
+			e := newEnv(t, simulator.Config{Workouts: 120, DistanceUnit: unit, Imports: 2})
+			s := history.Open(e.path, log.NewNopLogger())
+			e.sync(t, s)
+			changed := make(chan struct{}, 100)
+			f := history.StartFiller(s, e.client, history.FillerOptions{
+				Interval: time.Millisecond, Changed: func() { changed <- struct{}{} },
+			})
+			defer f.Close()
+			f.Kick()
+			deadline := time.After(30 * time.Second)
+			for s.PendingDetails() > 0 {
+				select {
+				case <-changed:
+				case <-deadline:
+					t.Fatalf("%d details still pending after 30s", s.PendingDetails())
+				}
+			}
+			if n := e.sim.Requests(simulator.EndpointPerformanceGraph); n != 122 {
+				t.Errorf("%d graph requests for 122 workouts", n)
+			}
+			if n := e.sim.Requests(simulator.EndpointSettings); n != 0 {
+				t.Errorf("%d settings requests: every graph names its units", n)
+			}
+			var rides, withHR int
+			for _, w := range s.Workouts() {
+				d := w.Detail
+				if d == nil || d.Unavailable {
+					t.Fatalf("workout %s (%s): detail %+v", w.ID, w.Discipline, d)
+				}
+				if w.Discipline == "cycling" {
+					rides++
+					// 1.4 * sqrt(watts) mph in the simulator: a ride of a few hundred watts goes
+					// 5 to 12 m/s, whichever unit Peloton used.
+					if d.AvgSpeedMetersPerS == nil || *d.AvgSpeedMetersPerS < 4 || *d.AvgSpeedMetersPerS > 12 {
+						t.Errorf("ride %s: speed %v m/s", w.ID, d.AvgSpeedMetersPerS)
+					}
+					if d.DistanceMeters == nil || d.AvgOutputWatts == nil || d.AvgCadenceRPM == nil || d.EnergyJoules == nil {
+						t.Fatalf("ride %s lacks values: %+v", w.ID, d)
+					}
+					// Distance and speed agree: both converted from the same unit.
+					if want := *d.AvgSpeedMetersPerS * float64(w.End-w.Start); math.Abs(*d.DistanceMeters-want) > 0.05*want {
+						t.Errorf("ride %s: %v m at %v m/s for %ds", w.ID, *d.DistanceMeters, *d.AvgSpeedMetersPerS, w.End-w.Start)
+					}
+				}
+				if d.HeartRateZoneSecs != nil {
+					withHR++
+					total := 0.0
+					for _, z := range d.HeartRateZoneSecs {
+						total += z
+					}
+					if total != float64(w.End-w.Start) {
+						t.Errorf("workout %s: %vs in zones of a %ds workout", w.ID, total, w.End-w.Start)
+					}
+				}
+			}
+			if rides == 0 || withHR == 0 {
+				t.Errorf("%d rides, %d workouts with heart rate: the member has both", rides, withHR)
+			}
+			f.Close()
+			if n := history.Open(e.path, log.NewNopLogger()).PendingDetails(); n != 0 {
+				t.Errorf("%d details pending after reopening the history file", n)
+			}
+		})
+	}
+}
