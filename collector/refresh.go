@@ -97,6 +97,7 @@ func (e *Exporter) fetch(ctx context.Context) result {
 		e.filler.Kick() // new workouts, or details still missing
 	}
 	res := e.build(up)
+	e.keepProfile()
 	if len(errs) > 0 {
 		res.err = errors.New(strings.Join(errs, "; "))
 	}
@@ -146,11 +147,7 @@ func (e *Exporter) build(up map[string]bool) result {
 	case weeklyFromOverview:
 		s.add(d.weeklyDerived, prometheus.GaugeValue, 0)
 	case histKnown:
-		s.add(d.weeklyStreak, prometheus.GaugeValue, float64(sum.WeeklyStreak))
-		if sum.WeeklyStreak > 0 {
-			s.add(d.weeklyStart, prometheus.GaugeValue, float64(sum.WeeklyStreakStart.Unix()))
-		}
-		s.add(d.weeklyDerived, prometheus.GaugeValue, 1)
+		d.addDerivedStreak(&s, sum)
 	}
 	if ov != nil {
 		e.logUnknownUnits(d.addRecords(&s, ov.PersonalRecords))
@@ -172,10 +169,21 @@ func (e *Exporter) build(up map[string]bool) result {
 	if e.filler != nil {
 		up[sourceDetail] = up[sourceWorkouts] && e.detailUp()
 	}
+	metrics := s.metrics()
 	if s.dropped > 0 {
 		level.Debug(e.opts.Logger).Log("msg", "dropped samples with repeated or invalid labels", "count", s.dropped)
 	}
-	return result{metrics: s.metrics, sourceUp: up}
+	return result{metrics: metrics, sourceUp: up}
+}
+
+// keepProfile keeps the discipline names and the profile's time zone with the history, for a
+// backfill to label the past as the present is labelled.
+func (e *Exporter) keepProfile() {
+	p := history.Profile{Names: e.last.names}
+	if e.last.me != nil {
+		p.Timezone = string(e.last.me.Timezone)
+	}
+	e.history.SetProfile(p)
 }
 
 // completed counts the completed workouts of a history.

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"slices"
 	"sync"
 	"time"
@@ -35,6 +36,7 @@ type Store struct {
 	userID   string
 	workouts []Workout
 	state    syncState
+	profile  Profile
 	// cut is a full download cut short (a timeout on a long history, say), kept in memory so
 	// that the next sync goes on from where it stopped: a history too long for one refresh
 	// still arrives, over several.
@@ -69,6 +71,15 @@ type file struct {
 	UserID   string    `json:"user_id"`
 	Workouts []Workout `json:"workouts"`
 	Sync     syncState `json:"sync"`
+	Profile  Profile   `json:"profile"`
+}
+
+// Profile is what the exporter learned of the member besides the workouts, kept with them so
+// that a backfill labels the past as the live exporter labels the present: the display names
+// of the disciplines and the profile's time zone.
+type Profile struct {
+	Names    map[string]string `json:"names,omitempty"` // discipline slug -> display name
+	Timezone string            `json:"timezone,omitempty"`
 }
 
 // Open loads the history kept at path ("" keeps it in memory only). A missing file starts
@@ -103,7 +114,7 @@ func Open(path string, logger log.Logger) *Store {
 		}
 		level.Warn(logger).Log("msg", msg, "path", af.Path, "mode", af.Mode.String())
 	}
-	s.userID, s.workouts, s.state = f.UserID, f.Workouts, f.Sync
+	s.userID, s.workouts, s.state, s.profile = f.UserID, f.Workouts, f.Sync, f.Profile
 	return s
 }
 
@@ -125,7 +136,7 @@ func (s *Store) Sync(ctx context.Context, userID string, now time.Time, fetch Fe
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if userID != s.userID { // another account's history is of no use
-		s.userID, s.workouts, s.cut = userID, nil, nil
+		s.userID, s.workouts, s.cut, s.profile = userID, nil, nil, Profile{}
 		s.state.ResyncedTotal, s.state.Recheck = -1, false
 	}
 	p := &pages{fetch: fetch, now: now}
@@ -286,6 +297,26 @@ func keepDetails(fresh, kept []Workout) []Workout {
 	return fresh
 }
 
+// Profile returns what was learned of the member (see Profile). The map must not be modified.
+func (s *Store) Profile() Profile {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.profile
+}
+
+// SetProfile keeps p, and saves it when it changed.
+func (s *Store) SetProfile(p Profile) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if p.Timezone == s.profile.Timezone && maps.Equal(p.Names, s.profile.Names) {
+		return
+	}
+	s.profile = Profile{Names: maps.Clone(p.Names), Timezone: p.Timezone}
+	if len(s.workouts) > 0 { // an empty history is not worth a file yet
+		s.save()
+	}
+}
+
 // PendingDetail returns the id of the newest completed workout whose detail was not fetched
 // yet, skipping those in skip.
 func (s *Store) PendingDetail(skip map[string]bool) (string, bool) {
@@ -343,7 +374,7 @@ func (s *Store) save() {
 	if s.path == "" {
 		return
 	}
-	b, err := json.Marshal(file{Version: fileVersion, UserID: s.userID, Workouts: s.workouts, Sync: s.state})
+	b, err := json.Marshal(file{Version: fileVersion, UserID: s.userID, Workouts: s.workouts, Sync: s.state, Profile: s.profile})
 	if err == nil {
 		err = atomicfile.Write(s.path, b, s.ours)
 	}

@@ -19,6 +19,15 @@ type Summary struct {
 	WeeklyStreakStart time.Time
 	// Instructors counts the completed workouts of each instructor's classes.
 	Instructors map[string]int
+	// Records are the output records Peloton flagged (is_total_work_personal_record), by
+	// discipline and class length in seconds: the latest flagged workout of each.
+	Records map[string]map[int]Record
+}
+
+// Record is a personal record as the history shows it.
+type Record struct {
+	Joules float64
+	At     time.Time // the start of the workout that set it
 }
 
 // DisciplineSummary covers the completed workouts of one discipline. A total is only known
@@ -110,22 +119,63 @@ func WeekBounds(t time.Time, loc *time.Location, firstDay time.Weekday) (start, 
 // in which it was started, as Peloton's own streaks appear to count it (a class begun late on
 // Sunday counts for that week).
 func Summarize(workouts []Workout, now time.Time, loc *time.Location, firstDay time.Weekday) Summary {
-	s := Summary{Disciplines: map[string]*DisciplineSummary{}, Instructors: map[string]int{}}
-	s.WeekStart, s.WeekEnd = WeekBounds(now, loc, firstDay)
-	weeks := map[int64]time.Time{} // week start (Unix s) -> its earliest completed workout's start
+	return NewSummarizer(loc, firstDay).summarize(workouts, now, false)
+}
+
+// Summarizer computes summaries in one time zone and week start, remembering the week of each
+// workout: a backfill asks for thousands of moments of one history.
+type Summarizer struct {
+	loc      *time.Location
+	firstDay time.Weekday
+	weekOf   map[int64]int64 // a workout's start -> the start of its week (Unix seconds)
+}
+
+func NewSummarizer(loc *time.Location, firstDay time.Weekday) *Summarizer {
+	return &Summarizer{loc: loc, firstDay: firstDay, weekOf: map[int64]int64{}}
+}
+
+// At is the summary the history gave at a past moment t: workouts started after t did not
+// exist yet, and those that ended after it were in progress.
+func (z *Summarizer) At(workouts []Workout, t time.Time) Summary {
+	return z.summarize(workouts, t, true)
+}
+
+// Week returns the streak week holding t.
+func (z *Summarizer) Week(t time.Time) (start, end time.Time) {
+	return WeekBounds(t, z.loc, z.firstDay)
+}
+
+func (z *Summarizer) week(start int64) int64 {
+	ws, ok := z.weekOf[start]
+	if !ok {
+		b, _ := WeekBounds(time.Unix(start, 0), z.loc, z.firstDay)
+		ws = b.Unix()
+		z.weekOf[start] = ws
+	}
+	return ws
+}
+
+func (z *Summarizer) summarize(workouts []Workout, now time.Time, past bool) Summary {
+	s := Summary{Disciplines: map[string]*DisciplineSummary{}, Instructors: map[string]int{}, Records: map[string]map[int]Record{}}
+	s.WeekStart, s.WeekEnd = WeekBounds(now, z.loc, z.firstDay)
+	weeks := map[int64]int64{} // week start -> its earliest completed workout's start (Unix s)
 	for _, w := range workouts {
 		if w.Discipline == "" || w.Start == 0 {
 			continue // kept for the sync's sake, but Peloton said too little to count it
+		}
+		if past && w.Start > now.Unix() {
+			continue // not started yet
 		}
 		d := s.Disciplines[w.Discipline]
 		if d == nil {
 			d = &DisciplineSummary{}
 			s.Disciplines[w.Discipline] = d
 		}
-		if w.Status == statusActive {
+		completed := w.Completed() && (!past || w.End <= now.Unix())
+		if w.Status == statusActive || (past && !completed) {
 			d.InProgress = true
 		}
-		if !w.Completed() {
+		if !completed {
 			continue
 		}
 		end := time.Unix(w.End, 0)
@@ -139,6 +189,9 @@ func Summarize(workouts []Workout, now time.Time, loc *time.Location, firstDay t
 		if out, ok := w.Output(); ok {
 			d.OutputJoules += out
 			d.HasOutput = true
+			if w.PR && w.ClassLength > 0 {
+				s.addRecord(w, out)
+			}
 		}
 		d.addDetail(w.Detail)
 		if w.Instructor != "" {
@@ -147,20 +200,19 @@ func Summarize(workouts []Workout, now time.Time, loc *time.Location, firstDay t
 		if w.End > w.Start {
 			d.DurationSeconds += float64(w.End - w.Start)
 		}
-		start := time.Unix(w.Start, 0)
-		if !start.Before(s.WeekStart) && start.Before(s.WeekEnd) {
+		if w.Start >= s.WeekStart.Unix() && w.Start < s.WeekEnd.Unix() {
 			s.CurrentWeekWorkouts++
 			d.Week.add(w)
 		}
-		ws, _ := WeekBounds(start, loc, firstDay)
-		if first, ok := weeks[ws.Unix()]; !ok || start.Before(first) {
-			weeks[ws.Unix()] = start
+		ws := z.week(w.Start)
+		if first, ok := weeks[ws]; !ok || w.Start < first {
+			weeks[ws] = w.Start
 		}
 	}
 
 	week := s.WeekStart
 	if _, ok := weeks[week.Unix()]; !ok {
-		week, _ = WeekBounds(week.Add(-time.Second), loc, firstDay) // this week may still be saved
+		week, _ = WeekBounds(week.Add(-time.Second), z.loc, z.firstDay) // this week may still be saved
 	}
 	for {
 		first, ok := weeks[week.Unix()]
@@ -168,10 +220,23 @@ func Summarize(workouts []Workout, now time.Time, loc *time.Location, firstDay t
 			break
 		}
 		s.WeeklyStreak++
-		s.WeeklyStreakStart = first
-		week, _ = WeekBounds(week.Add(-time.Second), loc, firstDay)
+		s.WeeklyStreakStart = time.Unix(first, 0)
+		week, _ = WeekBounds(week.Add(-time.Second), z.loc, z.firstDay)
 	}
 	return s
+}
+
+// addRecord lets a flagged workout set the record of its discipline and class length, unless
+// a later one already did.
+func (s *Summary) addRecord(w Workout, joules float64) {
+	byLength := s.Records[w.Discipline]
+	if byLength == nil {
+		byLength = map[int]Record{}
+		s.Records[w.Discipline] = byLength
+	}
+	if r, ok := byLength[w.ClassLength]; !ok || w.Start >= r.At.Unix() {
+		byLength[w.ClassLength] = Record{Joules: joules, At: time.Unix(w.Start, 0)}
+	}
 }
 
 // Timezone picks the member's zone: the override if given, else the profile's, else that of
