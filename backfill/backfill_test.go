@@ -19,7 +19,9 @@ var (
 )
 
 // at is a time in the member's zone.
-func at(y int, m time.Month, d, h, min int) time.Time { return time.Date(y, m, d, h, min, 0, 0, chicago) }
+func at(y int, m time.Month, d, h, min int) time.Time {
+	return time.Date(y, m, d, h, min, 0, 0, chicago)
+}
 
 // ride is a completed workout of minutes from start.
 func ride(id, discipline string, start time.Time, minutes int, joules float64) history.Workout {
@@ -241,8 +243,8 @@ func TestLabelsAreChecked(t *testing.T) {
 		want   string
 	}{
 		{nil, "job and instance are required"},
-		{[]collector.Label{{"job", "peloton"}}, "labels instance are required"},
-		{[]collector.Label{{"instance", "x"}}, "labels job are required"},
+		{[]collector.Label{{Name: "job", Value: "peloton"}}, "labels instance are required"},
+		{[]collector.Label{{Name: "instance", Value: "x"}}, "labels job are required"},
 		{append(target, collector.Label{Name: "job", Value: "again"}), "given twice"},
 		{append(target, collector.Label{Name: "__name__", Value: "x"}), "not a label name"},
 		{append(target, collector.Label{Name: "a-b", Value: "x"}), "not a label name"},
