@@ -70,3 +70,27 @@ var displayNames = map[string]string{
 
 // Week returns the streak week holding t, as the series count weeks.
 func (h *HistorySeries) Week(t time.Time) (start, end time.Time) { return h.z.Week(t) }
+
+// HistoryMetricNames lists the metrics HistorySeries gives, found by asking it for a history
+// that has every kind of value: a dashboard that reads them over a backfilled past must look
+// back as far as the backfill's step.
+func HistoryMetricNames() []string {
+	zone := 5.0
+	ws := []history.Workout{
+		{ID: "a", Start: 1000, End: 4600, Status: "COMPLETE", Discipline: "cycling", Work: 1, HasWork: true, PR: true,
+			ClassLength: 3600, Imported: true, Instructor: "x", Title: "y",
+			Detail: &history.Detail{DistanceMeters: &zone, EnergyJoules: &zone, AvgOutputWatts: &zone, AvgCadenceRPM: &zone,
+				AvgResistanceRatio: &zone, AvgSpeedMetersPerS: &zone, AvgHeartRate: &zone, MaxHeartRate: &zone,
+				HeartRateZoneSecs: &[5]float64{1, 2, 3, 4, 5}, EffortPoints: &zone}},
+		{ID: "b", Start: 5000, Status: "IN_PROGRESS", Discipline: "cycling"},
+	}
+	seen := map[string]bool{}
+	var out []string
+	for _, s := range NewHistorySeries(nil, time.UTC, time.Monday).At(ws, time.Unix(6000, 0)) {
+		if !seen[s.Name] {
+			seen[s.Name] = true
+			out = append(out, s.Name)
+		}
+	}
+	return out
+}
