@@ -22,10 +22,7 @@ func (d *descs) addHistory(s *metricSet, sum history.Summary) {
 			continue
 		}
 		s.add(d.lastWorkout, prometheus.GaugeValue, float64(ds.LastEnd.Unix()), slug)
-		s.add(d.duration, prometheus.GaugeValue, ds.DurationSeconds, slug)
-		if ds.HasOutput {
-			s.add(d.output, prometheus.GaugeValue, ds.OutputJoules, slug)
-		}
+		d.addTotals(s, d.lifetime, slug, ds.Totals, ds.Totals)
 	}
 }
 

@@ -31,6 +31,7 @@ type descs struct {
 	ftp, estimatedFTP                                                        *prometheus.Desc
 	annualProgress, annualTier, annualStart, annualEnd                       *prometheus.Desc
 	weekCount, weekDuration, weekOutput, weekDistance, weekEnergy, weekZones *prometheus.Desc
+	lifetime, week                                                           totalsDescs
 }
 
 // descInfo is what prometheus.Desc does not tell of itself, and a backfill writes out.
@@ -50,7 +51,7 @@ func newDescs(cached string) *descs {
 	ov := "From the Peloton overview (derived from the workout history or profile when the overview lacks it); " + cached
 	hist := "From the workout history; " + cached
 	detail := "From each workout's performance graph, fetched once per workout; " + cached
-	return &descs{
+	ds := &descs{
 		info:         info,
 		workouts:     d("workouts", "Workouts completed, by discipline. "+ov, "discipline", "name"),
 		prOutput:     d("personal_record_output_joules", "Personal record total output for a class length, in joules. "+ov, "discipline", "duration"),
@@ -117,6 +118,11 @@ func newDescs(cached string) *descs {
 		annualStart:    d("annual_challenge_start_timestamp_seconds", "Start of the year's Annual Challenge, in Unix seconds. From Peloton's challenges; "+cached, "year"),
 		annualEnd:      d("annual_challenge_end_timestamp_seconds", "End of the year's Annual Challenge, in Unix seconds. From Peloton's challenges; "+cached, "year"),
 	}
+	ds.lifetime = totalsDescs{duration: ds.duration, output: ds.output, distance: ds.distance,
+		energy: ds.energy, effort: ds.effortPoints, zones: ds.zoneSeconds}
+	ds.week = totalsDescs{count: ds.weekCount, duration: ds.weekDuration, output: ds.weekOutput,
+		distance: ds.weekDistance, energy: ds.weekEnergy, zones: ds.weekZones}
+	return ds
 }
 
 func (d *descs) all() []*prometheus.Desc {

@@ -20,57 +20,49 @@ import (
 // a member takes classes with a fraction of them; a list of more keeps the most frequent.
 const maxInstructors = 100
 
-// addTraining exports the totals of each workout's detail and the newest workout of each
-// discipline. A value no workout reported makes no sample.
+// addTraining exports what each workout's class and detail add: imports, the newest workout
+// of each discipline, the current week's totals, the instructors.
 func (d *descs) addTraining(s *metricSet, sum history.Summary) {
 	for _, slug := range sortedKeys(sum.Disciplines) {
 		ds := sum.Disciplines[slug]
 		if ds.Count == 0 {
 			continue
 		}
-		if ds.HasDistance {
-			s.add(d.distance, prometheus.GaugeValue, ds.DistanceMeters, slug)
-		}
-		if ds.HasEnergy {
-			s.add(d.energy, prometheus.GaugeValue, ds.EnergyJoules, slug)
-		}
-		if ds.HasEffort {
-			s.add(d.effortPoints, prometheus.GaugeValue, ds.EffortPoints, slug)
-		}
-		if ds.HasHeartRateZones {
-			for i, secs := range ds.HeartRateZoneSeconds {
-				s.add(d.zoneSeconds, prometheus.GaugeValue, secs, slug, strconv.Itoa(i+1))
-			}
-		}
 		if ds.Imported > 0 {
 			s.add(d.imported, prometheus.GaugeValue, float64(ds.Imported), slug)
 		}
 		d.addLastWorkout(s, slug, ds.Last)
-		d.addWeek(s, slug, ds)
+		// 0 is a known value this week (the member did none) for what the discipline ever
+		// reported.
+		d.addTotals(s, d.week, slug, ds.Week, ds.Totals)
 	}
 	for _, in := range topInstructors(sum.Instructors, maxInstructors) {
 		s.add(d.instructors, prometheus.GaugeValue, float64(sum.Instructors[in]), in)
 	}
 }
 
-// addWeek exports the current streak week's totals of a discipline: 0 is a known value there
-// (the member did none this week), for the values the discipline ever reported.
-func (d *descs) addWeek(s *metricSet, slug string, ds *history.DisciplineSummary) {
-	w := ds.Week
-	s.add(d.weekCount, prometheus.GaugeValue, float64(w.Count), slug)
-	s.add(d.weekDuration, prometheus.GaugeValue, w.DurationSeconds, slug)
-	if ds.HasOutput {
-		s.add(d.weekOutput, prometheus.GaugeValue, w.OutputJoules, slug)
+// totalsDescs are the metrics of one kind of Totals (all time, the current week); a nil one
+// is not exported.
+type totalsDescs struct {
+	count, duration, output, distance, energy, effort, zones *prometheus.Desc
+}
+
+// addTotals exports t for a discipline, each value that known reported.
+func (d *descs) addTotals(s *metricSet, td totalsDescs, slug string, t, known history.Totals) {
+	add := func(desc *prometheus.Desc, has bool, v float64) {
+		if desc != nil && has {
+			s.add(desc, prometheus.GaugeValue, v, slug)
+		}
 	}
-	if ds.HasDistance {
-		s.add(d.weekDistance, prometheus.GaugeValue, w.DistanceMeters, slug)
-	}
-	if ds.HasEnergy {
-		s.add(d.weekEnergy, prometheus.GaugeValue, w.Energy, slug)
-	}
-	if ds.HasHeartRateZones {
-		for i, secs := range w.HeartRateZoneSeconds {
-			s.add(d.weekZones, prometheus.GaugeValue, secs, slug, strconv.Itoa(i+1))
+	add(td.count, true, float64(t.Count))
+	add(td.duration, true, t.DurationSeconds)
+	add(td.output, known.HasOutput, t.OutputJoules)
+	add(td.distance, known.HasDistance, t.DistanceMeters)
+	add(td.energy, known.HasEnergy, t.EnergyJoules)
+	add(td.effort, known.HasEffort, t.EffortPoints)
+	if td.zones != nil && known.HasZones {
+		for i, secs := range t.HeartRateZoneSeconds {
+			s.add(td.zones, prometheus.GaugeValue, secs, slug, strconv.Itoa(i+1))
 		}
 	}
 }

@@ -30,78 +30,53 @@ type Record struct {
 	At     time.Time // the start of the workout that set it
 }
 
-// DisciplineSummary covers the completed workouts of one discipline. A total is only known
-// (Has…) when at least one workout reported that value.
+// DisciplineSummary covers the completed workouts of one discipline.
 type DisciplineSummary struct {
-	Count           int
-	Imported        int       // of them, imported from other apps
-	LastEnd         time.Time // end of the newest completed workout
-	Last            Workout   // the newest completed workout
-	OutputJoules    float64
-	HasOutput       bool
-	DurationSeconds float64
-	InProgress      bool
-
-	DistanceMeters, EnergyJoules, EffortPoints float64
-	HasDistance, HasEnergy, HasEffort          bool
-	HeartRateZoneSeconds                       [5]float64
-	HasHeartRateZones                          bool
-
-	// Week totals the completed workouts started in the current streak week; its values are
-	// known where the discipline's are (Has…).
-	Week WeekTotals
+	Totals            // all of them
+	Week       Totals // those started in the current streak week
+	Imported   int    // of them, imported from other apps
+	LastEnd    time.Time
+	Last       Workout // the newest completed workout
+	InProgress bool
 }
 
-// WeekTotals are the totals of one discipline's workouts in a streak week.
-type WeekTotals struct {
-	Count                                                 int
-	DurationSeconds, OutputJoules, DistanceMeters, Energy float64
-	HeartRateZoneSeconds                                  [5]float64
+// Totals add up completed workouts. A total is known (Has…) once a workout reported that
+// value: a class without an output meter adds no output, a workout without a heart-rate strap
+// no time in zones.
+type Totals struct {
+	Count                                                    int
+	DurationSeconds                                          float64
+	OutputJoules, DistanceMeters, EnergyJoules, EffortPoints float64
+	HeartRateZoneSeconds                                     [5]float64
+	HasOutput, HasDistance, HasEnergy, HasEffort, HasZones   bool
 }
 
-// add counts a completed workout into the week's totals.
-func (t *WeekTotals) add(w Workout) {
+// add counts a completed workout.
+func (t *Totals) add(w Workout) {
 	t.Count++
 	if w.End > w.Start {
 		t.DurationSeconds += float64(w.End - w.Start)
 	}
 	if out, ok := w.Output(); ok {
-		t.OutputJoules += out
+		t.OutputJoules, t.HasOutput = t.OutputJoules+out, true
 	}
-	if dt := w.Detail; dt != nil {
-		if v := dt.DistanceMeters; v != nil {
-			t.DistanceMeters += *v
-		}
-		if v := dt.EnergyJoules; v != nil {
-			t.Energy += *v
-		}
-		if z := dt.HeartRateZoneSecs; z != nil {
-			for i, secs := range z {
-				t.HeartRateZoneSeconds[i] += secs
-			}
-		}
-	}
-}
-
-// add counts a completed workout's detail into the totals.
-func (d *DisciplineSummary) addDetail(dt *Detail) {
+	dt := w.Detail
 	if dt == nil {
 		return
 	}
-	if v := dt.DistanceMeters; v != nil {
-		d.DistanceMeters, d.HasDistance = d.DistanceMeters+*v, true
+	sum := func(total *float64, known *bool, v *float64) {
+		if v != nil {
+			*total, *known = *total+*v, true
+		}
 	}
-	if v := dt.EnergyJoules; v != nil {
-		d.EnergyJoules, d.HasEnergy = d.EnergyJoules+*v, true
-	}
-	if v := dt.EffortPoints; v != nil {
-		d.EffortPoints, d.HasEffort = d.EffortPoints+*v, true
-	}
+	sum(&t.DistanceMeters, &t.HasDistance, dt.DistanceMeters)
+	sum(&t.EnergyJoules, &t.HasEnergy, dt.EnergyJoules)
+	sum(&t.EffortPoints, &t.HasEffort, dt.EffortPoints)
 	if z := dt.HeartRateZoneSecs; z != nil {
 		for i, secs := range z {
-			d.HeartRateZoneSeconds[i] += secs
+			t.HeartRateZoneSeconds[i] += secs
 		}
-		d.HasHeartRateZones = true
+		t.HasZones = true
 	}
 }
 
@@ -178,27 +153,18 @@ func (z *Summarizer) summarize(workouts []Workout, now time.Time, past bool) Sum
 		if !completed {
 			continue
 		}
-		end := time.Unix(w.End, 0)
-		d.Count++
+		d.Totals.add(w)
 		if w.Imported {
 			d.Imported++
 		}
-		if end.After(d.LastEnd) {
+		if end := time.Unix(w.End, 0); end.After(d.LastEnd) {
 			d.LastEnd, d.Last = end, w
 		}
-		if out, ok := w.Output(); ok {
-			d.OutputJoules += out
-			d.HasOutput = true
-			if w.PR && w.ClassLength > 0 {
-				s.addRecord(w, out)
-			}
+		if out, ok := w.Output(); ok && w.PR && w.ClassLength > 0 {
+			s.addRecord(w, out)
 		}
-		d.addDetail(w.Detail)
 		if w.Instructor != "" {
 			s.Instructors[w.Instructor]++
-		}
-		if w.End > w.Start {
-			d.DurationSeconds += float64(w.End - w.Start)
 		}
 		if w.Start >= s.WeekStart.Unix() && w.Start < s.WeekEnd.Unix() {
 			s.CurrentWeekWorkouts++

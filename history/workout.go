@@ -73,10 +73,10 @@ func convert(cw client.Workout, now time.Time) (w Workout, ok, implausible bool)
 		if r.Duration.Valid && r.Duration.Value > 0 && r.Duration.Value < 1e6 {
 			w.ClassLength = int(r.Duration.Value)
 		}
-		w.Title = truncate(strings.TrimSpace(string(r.Title)), maxLabelText)
+		w.Title = Truncate(strings.TrimSpace(string(r.Title)), maxLabelText)
 		// A freestyle workout's pseudo-instructor ("JUST RIDE", "GYM WORKOUT") has no id.
 		if in := r.Instructor; in != nil && string(r.ID) != freestyleRideID && (in.ID != "" || r.InstructorID != "") {
-			w.Instructor = truncate(strings.TrimSpace(string(in.Name)), maxLabelText)
+			w.Instructor = Truncate(strings.TrimSpace(string(in.Name)), maxLabelText)
 		}
 	}
 	if w.ID == "" {
@@ -98,8 +98,9 @@ func convert(cw client.Workout, now time.Time) (w Workout, ok, implausible bool)
 	return w, true, false
 }
 
-// truncate cuts s to at most n runes.
-func truncate(s string, n int) string {
+// Truncate cuts s to at most n characters, as valid UTF-8: for text that becomes a label
+// value.
+func Truncate(s string, n int) string {
 	s = strings.ToValidUTF8(s, "\uFFFD")
 	if utf8.RuneCountInString(s) <= n {
 		return s
