@@ -125,7 +125,7 @@ func ftpSource(v string) string {
 	if v == "" {
 		return "unknown"
 	}
-	return truncateRunes(strings.TrimSuffix(strings.TrimPrefix(v, "ftp_"), "_source"), 40)
+	return history.Truncate(strings.TrimSuffix(strings.TrimPrefix(v, "ftp_"), "_source"), 40)
 }
 
 // annualChallenge is this year's Annual Challenge as last read.
@@ -248,7 +248,7 @@ func (e *Exporter) fetchAnnual(ctx context.Context, now time.Time, completed int
 				if title == "" {
 					title = strconv.FormatFloat(t.MetricValue.Value, 'f', -1, 64)
 				}
-				a.tiers[truncateRunes(title, 64)] = t.MetricValue.Value
+				a.tiers[history.Truncate(title, 64)] = t.MetricValue.Value
 			}
 		}
 	}
@@ -263,11 +263,6 @@ func annualYear(title string, start time.Time) string {
 	return strconv.Itoa(start.UTC().Add(14 * time.Hour).Year()) // a start on Dec 31 in the Americas is the next year's
 }
 
-// truncateRunes cuts s to at most n characters, as valid UTF-8.
-func truncateRunes(s string, n int) string {
-	r := []rune(strings.ToValidUTF8(s, "\uFFFD"))
-	return string(r[:min(n, len(r))])
-}
 
 // addChallenge exports this year's Annual Challenge.
 func (d *descs) addChallenge(s *metricSet, a *annualChallenge) {
