@@ -263,7 +263,6 @@ func annualYear(title string, start time.Time) string {
 	return strconv.Itoa(start.UTC().Add(14 * time.Hour).Year()) // a start on Dec 31 in the Americas is the next year's
 }
 
-
 // addChallenge exports this year's Annual Challenge.
 func (d *descs) addChallenge(s *metricSet, a *annualChallenge) {
 	s.add(d.annualProgress, prometheus.GaugeValue, a.progressMins*60, a.year)
