@@ -318,12 +318,12 @@ func (s *Store) SetProfile(p Profile) {
 }
 
 // PendingDetail returns the id of the newest completed workout whose detail was not fetched
-// yet, skipping those in skip.
-func (s *Store) PendingDetail(skip map[string]bool) (string, bool) {
+// yet, skipping those for which skip says so.
+func (s *Store) PendingDetail(skip func(id string) bool) (string, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, w := range s.workouts {
-		if w.Detail == nil && w.Completed() && !skip[w.ID] {
+		if w.Detail == nil && w.Completed() && !skip(w.ID) {
 			return w.ID, true
 		}
 	}
