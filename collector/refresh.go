@@ -91,7 +91,7 @@ func (e *Exporter) fetch(ctx context.Context) result {
 		if !up[sourceWorkouts] {
 			return errNoHistory // whether a workout was completed since is not known
 		}
-		return e.readChallenges(ctx, completed(e.history.Workouts()))
+		return e.readChallenges(ctx, completedKey(e.history.Workouts()))
 	})
 	if e.filler != nil {
 		e.filler.Kick() // new workouts, or details still missing
@@ -158,7 +158,9 @@ func (e *Exporter) build(up map[string]bool) result {
 	if histKnown {
 		d.addHistory(&s, sum)
 		d.addTraining(&s, sum)
-		s.add(d.detailPending, prometheus.GaugeValue, float64(e.history.PendingDetails()))
+		if e.filler != nil {
+			s.add(d.detailPending, prometheus.GaugeValue, float64(e.history.PendingDetails()))
+		}
 	}
 	if me != nil {
 		d.addFTP(&s, me)
@@ -186,15 +188,17 @@ func (e *Exporter) keepProfile() {
 	e.history.SetProfile(p)
 }
 
-// completed counts the completed workouts of a history.
-func completed(ws []history.Workout) int {
-	n := 0
+// completedKey changes whenever a workout is completed: the completed workouts' count and
+// the newest one's end (a workout deleted and a new one done leave the count as it was).
+func completedKey(ws []history.Workout) [2]int64 {
+	var k [2]int64
 	for _, w := range ws {
 		if w.Completed() {
-			n++
+			k[0]++
+			k[1] = max(k[1], w.End)
 		}
 	}
-	return n
+	return k
 }
 
 // errNoHistory is why an optional source is down when the history could not be synced.

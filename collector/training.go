@@ -145,14 +145,18 @@ var (
 )
 
 // challengesDue tells whether the challenges must be read again: never read, a workout
-// completed since (progress only moves with workouts), the year or the challenge ended, or a
-// failure whose back-off is over. With nothing new, a refresh sends no request for them.
-func (e *Exporter) challengesDue(now time.Time, completed int) bool {
+// completed since (progress moves with workouts), an hour after a read that a new workout
+// caused (Peloton may credit the minutes a little later), once a day whatever happens, when
+// the year or the challenge ended, or when a failure's back-off is over. A refresh with
+// nothing new sends no request for them.
+func (e *Exporter) challengesDue(now time.Time, completed [2]int64) bool {
 	c := &e.last.challenges
 	switch {
 	case c.failures > 0:
 		return !now.Before(c.retryAt)
-	case !c.read, completed != c.readAtWorkouts, now.Year() != c.readYear:
+	case !c.read, completed != c.readAt, now.Year() != c.readTime.Year():
+		return true
+	case !c.recheckAt.IsZero() && !now.Before(c.recheckAt), now.Sub(c.readTime) >= 24*time.Hour:
 		return true
 	}
 	return c.annual != nil && !now.Before(c.annual.end)
@@ -160,20 +164,21 @@ func (e *Exporter) challengesDue(now time.Time, completed int) bool {
 
 // challengeState is what the exporter remembers of the challenges between refreshes.
 type challengeState struct {
-	read           bool
-	annual         *annualChallenge
-	readAtWorkouts int
-	readYear       int
-	failures       int
-	retryAt        time.Time
-	lastErr        string
+	read      bool
+	annual    *annualChallenge
+	readAt    [2]int64 // completedKey when read
+	readTime  time.Time
+	recheckAt time.Time // the read an hour after one a new workout caused; zero: none due
+	failures  int
+	retryAt   time.Time
+	lastErr   string
 }
 
 // readChallenges reads the member's current challenges and, once per challenge, the tiers of
 // this year's Annual Challenge. A failure keeps the last good values and is tried again after
 // a back-off (one TTL, doubling up to a day), so that an endpoint that is gone for good does
 // not add a request to every refresh.
-func (e *Exporter) readChallenges(ctx context.Context, completed int) error {
+func (e *Exporter) readChallenges(ctx context.Context, completed [2]int64) error {
 	c := &e.last.challenges
 	now := e.opts.Now()
 	if !e.challengesDue(now, completed) {
@@ -182,7 +187,7 @@ func (e *Exporter) readChallenges(ctx context.Context, completed int) error {
 		}
 		return nil
 	}
-	annual, err := e.fetchAnnual(ctx, now, completed)
+	annual, err := e.fetchAnnual(ctx, now)
 	if err != nil {
 		c.failures++
 		c.retryAt = now.Add(min(e.opts.TTL<<min(c.failures-1, 10), 24*time.Hour))
@@ -196,11 +201,17 @@ func (e *Exporter) readChallenges(ctx context.Context, completed int) error {
 		level.Info(e.opts.Logger).Log("msg", "reading the Annual Challenge works again")
 	}
 	c.failures, c.lastErr = 0, ""
-	c.read, c.annual, c.readAtWorkouts, c.readYear = true, annual, completed, now.Year()
+	switch {
+	case c.read && completed != c.readAt:
+		c.recheckAt = now.Add(time.Hour) // a new workout: read again once it surely counts
+	case !c.recheckAt.IsZero() && !now.Before(c.recheckAt):
+		c.recheckAt = time.Time{}
+	}
+	c.read, c.annual, c.readAt, c.readTime = true, annual, completed, now
 	return nil
 }
 
-func (e *Exporter) fetchAnnual(ctx context.Context, now time.Time, completed int) (*annualChallenge, error) {
+func (e *Exporter) fetchAnnual(ctx context.Context, now time.Time) (*annualChallenge, error) {
 	list, err := e.src.Challenges(ctx)
 	if err != nil {
 		return nil, err

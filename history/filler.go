@@ -96,7 +96,8 @@ func (f *Filler) Close() {
 	<-f.done
 }
 
-// Up says whether the last detail request worked, and whether there was one.
+// Up says whether fetching detail works (down after a round in which nothing did), and
+// whether a request was sent at all.
 func (f *Filler) Up() (up, tried bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -145,6 +146,16 @@ func (f *Filler) run(ctx context.Context) {
 		resume = nil
 		failures, added, lastSave := 0, 0, time.Now()
 		var suspects []string // failed since the last request that worked
+		worked := false       // a request of this round worked
+		penalize := func() {
+			// Others work: the workouts that failed meanwhile fail on their own, and wait
+			// longer each time (an hour, doubling), so that one costs no request per refresh.
+			for _, bad := range suspects {
+				tries[bad]++
+				retryAt[bad] = time.Now().Add(backoff(time.Hour, tries[bad]-1, 24*time.Hour)).Unix()
+			}
+			suspects = nil
+		}
 		for failures < roundFailures {
 			now := time.Now().Unix()
 			id, ok := f.store.PendingDetail(func(id string) bool { return retryAt[id] > now || slices.Contains(suspects, id) })
@@ -177,26 +188,29 @@ func (f *Filler) run(ctx context.Context) {
 				failures++
 			}
 			if err == nil || isMissing(err) {
-				// Others work: the workouts that failed meanwhile fail on their own, and wait
-				// longer each time (an hour, doubling), so that one costs no request per refresh.
-				for _, bad := range suspects {
-					tries[bad]++
-					retryAt[bad] = time.Now().Add(backoff(time.Hour, tries[bad]-1, 24*time.Hour)).Unix()
-				}
-				suspects, failures, rounds = nil, 0, 0
+				penalize()
+				worked, failures, rounds = true, 0, 0
 				delete(retryAt, id)
 				delete(tries, id)
+				f.setUp(true)
 			}
-			f.note(err, failures)
+			f.note(err)
 			if time.Since(lastSave) >= f.opts.SaveEvery {
 				f.flush(&added)
 				lastSave = time.Now()
 			}
 		}
-		if failures >= roundFailures {
+		switch {
+		case failures == 0:
+		case worked && failures < roundFailures:
+			penalize() // the last ones failed, after others worked
+		default:
+			// Nothing worked at the end of this round: Peloton, not the workouts, failed. The
+			// next round waits (a minute, doubling); the workouts are not held against it.
 			rounds++
-			pause := backoff(f.opts.Pause, rounds-1, f.opts.MaxBackoff) // Peloton, not the workouts, failed
+			pause := backoff(f.opts.Pause, rounds-1, f.opts.MaxBackoff)
 			pauseUntil, resume = time.Now().Add(pause), time.After(pause)
+			f.setUp(false)
 		}
 		f.flush(&added)
 	}
@@ -220,16 +234,18 @@ func (f *Filler) flush(added *int) {
 	}
 }
 
-// note records the outcome of a request, logging a failure once per change of cause. The
-// detail source is down once requests fail roundFailures times in a row, not for one workout
-// whose graph fails.
-func (f *Filler) note(err error, failures int) {
+// setUp records whether fetching detail works: down when a round ended with nothing working,
+// not for one workout whose graph fails.
+func (f *Filler) setUp(up bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.tried = true
-	if failures == 0 || failures >= roundFailures {
-		f.up = failures == 0
-	}
+	f.tried, f.up = true, up
+}
+
+// note logs a request's failure once per change of cause.
+func (f *Filler) note(err error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
 	msg := ""
 	if err != nil && !isMissing(err) {
 		msg = err.Error()

@@ -195,3 +195,20 @@ func TestBackoffDoesNotOverflow(t *testing.T) {
 		t.Errorf("backoff(1s, 3, 1h) = %v", d)
 	}
 }
+
+// A lone new workout whose graph fails is a round in which nothing worked: the source is
+// down, and the refreshes' kicks send nothing until the pause ends.
+func TestFillerLoneFailureIsAFailedRound(t *testing.T) {
+	s := storeOf("new")
+	src := &fakeDetails{requests: map[string]int{}, fail: func(string) error { return errors.New("performance_graph: HTTP 503") }}
+	f, _ := startTestFiller(t, s, src)
+	for range 4 {
+		waitIdle(t, f, func() int { return src.count("new") })
+	}
+	if n := src.count("new"); n != 1 {
+		t.Errorf("%d requests over four kicks within the pause, want 1", n)
+	}
+	if up, _ := f.Up(); up {
+		t.Error("the detail source is up although its only request failed")
+	}
+}
