@@ -139,6 +139,10 @@ func (e *Exporter) Close() {
 	}
 }
 
+// DetailIdle says whether the background detail filler has nothing to do until the next
+// refresh (always so without it). Tests and benchmarks wait for it.
+func (e *Exporter) DetailIdle() bool { return e.filler == nil || e.filler.Idle() }
+
 // detailsChanged rebuilds the samples from the data at hand, without asking Peloton, when the
 // filler kept new workout detail: a new workout's detail shows at once rather than a TTL
 // later. It takes the refresh's place, so that the two never build at the same time; during a

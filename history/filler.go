@@ -34,7 +34,8 @@ type FillerOptions struct {
 	// (default 30s): a long first fill resumes where it stopped after a restart, without
 	// rewriting the history file for each workout.
 	SaveEvery time.Duration
-	// Changed is called, from the filler's goroutine, after new details were kept.
+	// Changed is called, from the filler's goroutine, after new details were kept, or when
+	// fetching them stops or starts working again.
 	Changed func()
 	Logger  log.Logger
 }
@@ -51,8 +52,10 @@ type Filler struct {
 	done  chan struct{}
 
 	mu      sync.Mutex
-	up      bool // the last request worked
+	up      bool // fetching detail works
 	tried   bool
+	busy    bool // a round of requests is running
+	kicked  bool // a kick is waiting to be taken
 	lastErr string
 }
 
@@ -84,8 +87,11 @@ func StartFiller(store *Store, src DetailSource, opts FillerOptions) *Filler {
 
 // Kick asks the filler to look for workouts without detail; it never blocks.
 func (f *Filler) Kick() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
 	select {
 	case f.kick <- struct{}{}:
+		f.kicked = true
 	default:
 	}
 }
@@ -94,6 +100,14 @@ func (f *Filler) Kick() {
 func (f *Filler) Close() {
 	f.stop()
 	<-f.done
+}
+
+// Idle says whether the filler has nothing to do until its next kick: no round running, none
+// asked for. Tests wait for it.
+func (f *Filler) Idle() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return !f.busy && !f.kicked
 }
 
 // Up says whether fetching detail works (down after a round in which nothing did), and
@@ -138,10 +152,13 @@ func (f *Filler) run(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-f.kick:
-			if time.Now().Before(pauseUntil) {
-				continue // a refresh's kick during a pause: its end resumes the fill
+			pausing := time.Now().Before(pauseUntil)
+			f.state(func() { f.kicked, f.busy = false, !pausing })
+			if pausing {
+				continue // a refresh's kick during a pause, whose end resumes the fill
 			}
 		case <-resume:
+			f.state(func() { f.busy = true })
 		}
 		resume = nil
 		failures, added, lastSave := 0, 0, time.Now()
@@ -213,7 +230,15 @@ func (f *Filler) run(ctx context.Context) {
 			f.setUp(false)
 		}
 		f.flush(&added)
+		f.state(func() { f.busy = false })
 	}
+}
+
+// state changes the filler's state under its lock.
+func (f *Filler) state(change func()) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	change()
 }
 
 // backoff is base doubled n times, at most most.
@@ -235,11 +260,15 @@ func (f *Filler) flush(added *int) {
 }
 
 // setUp records whether fetching detail works: down when a round ended with nothing working,
-// not for one workout whose graph fails.
+// not for one workout whose graph fails. A change is announced.
 func (f *Filler) setUp(up bool) {
 	f.mu.Lock()
-	defer f.mu.Unlock()
+	changed := f.up != up || !f.tried
 	f.tried, f.up = true, up
+	f.mu.Unlock()
+	if changed {
+		f.opts.Changed()
+	}
 }
 
 // note logs a request's failure once per change of cause.
