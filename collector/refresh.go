@@ -159,7 +159,7 @@ func (e *Exporter) build(up map[string]bool) result {
 		d.addHistory(&s, sum)
 		d.addTraining(&s, sum)
 		if e.filler != nil {
-			s.add(d.detailPending, prometheus.GaugeValue, float64(e.history.PendingDetails()))
+			s.add(d.detailPending, prometheus.GaugeValue, float64(history.Pending(workouts))) // the workouts summed above
 		}
 	}
 	if me != nil {

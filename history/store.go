@@ -331,11 +331,12 @@ func (s *Store) PendingDetail(skip func(id string) bool) (string, bool) {
 }
 
 // PendingDetails counts the completed workouts whose detail was not fetched yet.
-func (s *Store) PendingDetails() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+func (s *Store) PendingDetails() int { return Pending(s.Workouts()) }
+
+// Pending counts the completed workouts of ws whose detail was not fetched yet.
+func Pending(ws []Workout) int {
 	n := 0
-	for _, w := range s.workouts {
+	for _, w := range ws {
 		if w.Detail == nil && w.Completed() {
 			n++
 		}
