@@ -80,6 +80,8 @@ func main() {
 			"as Prometheus scrapes the exporter. Repeat for more.").Strings()
 		backfillUntil = backfillCmd.Flag("until", "Write nothing after this time (RFC 3339) or this long ago (a duration): "+
 			"the last hours are Prometheus' head block, which blocks must not overlap.").Default(backfillSafeEdge.String()).String()
+		backfillSkipIf = backfillCmd.Flag("skip-if-exists", "Do nothing when this file exists: the mark a one-shot "+
+			"backfill leaves once its blocks are made, so that it runs once.").String()
 	)
 	kingpin.Version(version.Print(exporterName))
 	kingpin.HelpFlag.Short('h')
@@ -101,6 +103,12 @@ func main() {
 		var err error
 		if bc, err = parseBackfillFlags(*backfillOutput, *backfillLabels, *backfillUntil, time.Now()); err != nil {
 			kingpin.Fatalf("%v", err)
+		}
+		if *backfillSkipIf != "" {
+			if _, err := os.Stat(*backfillSkipIf); err == nil {
+				fmt.Fprintf(os.Stderr, "%s exists: backfilled before, nothing to do\n", *backfillSkipIf)
+				return
+			}
 		}
 	}
 

@@ -317,9 +317,14 @@ func readmeColumn(t *testing.T, path, prefix string) map[string]bool {
 }
 
 func TestREADMEDocumentsEveryFlag(t *testing.T) {
-	help, err := run(t, nil, "--help")
-	if err != nil {
-		t.Fatalf("--help: %v", err)
+	// The global flags, and each command's own (`login`'s are documented in its section).
+	var help string
+	for _, args := range [][]string{{"--help"}, {"backfill", "--help"}, {"login", "--help"}} {
+		out, err := run(t, nil, args...)
+		if err != nil {
+			t.Fatalf("%v: %v", args, err)
+		}
+		help += out
 	}
 	inHelp := map[string]bool{}
 	for _, field := range strings.Fields(help) {

@@ -462,7 +462,11 @@ func composeCommand(t *testing.T) []string {
 }
 
 type composeService struct {
-	Image       string `yaml:"image"`
+	Image      string   `yaml:"image"`
+	Entrypoint []string `yaml:"entrypoint"`
+	DependsOn  map[string]struct {
+		Condition string `yaml:"condition"`
+	} `yaml:"depends_on"`
 	Build       *struct{ Context string }
 	Command     []string          `yaml:"command"`
 	EnvFile     []string          `yaml:"env_file"`
@@ -552,13 +556,14 @@ func TestComposeStack(t *testing.T) {
 	}
 	override, ok := creds.Services["peloton-exporter"]
 	switch {
-	case !ok || len(creds.Services) != 1:
-		t.Errorf("%s must override the peloton-exporter service only", composeCredsFile)
+	case !ok || len(creds.Services) != 2 || !hasKey(creds.Services, "backfill"):
+		t.Errorf("%s must override the peloton-exporter and backfill services only", composeCredsFile)
 	case slices.Contains(override.Command, "--demo") || !slices.Contains(override.Command, stateFileFlag):
 		t.Errorf("%s: command %q, want no --demo and %s", composeCredsFile, override.Command, stateFileFlag)
 	case !slices.Equal(override.EnvFile, []string{"${PELOTON_ENV_FILE:-peloton.env}"}):
 		t.Errorf("%s: env_file %q, want ${PELOTON_ENV_FILE:-peloton.env}", composeCredsFile, override.EnvFile)
 	}
+	checkComposeBackfill(t, base, creds)
 	if !slices.Contains(strings.Fields(string(readFiles(t, deployGitignore)[deployGitignore])), "/peloton.env") {
 		t.Errorf("%s must ignore /peloton.env", deployGitignore)
 	}
@@ -663,7 +668,7 @@ func TestComposeStack(t *testing.T) {
 	}
 }
 
-func hasKey(m map[string]any, k string) bool { _, ok := m[k]; return ok }
+func hasKey[V any](m map[string]V, k string) bool { _, ok := m[k]; return ok }
 
 // ---------------------------------------------------------------------------------------------
 // Kubernetes
@@ -1074,5 +1079,46 @@ func TestEveryPrometheusAndAlertmanagerConfig(t *testing.T) {
 	}
 	for _, f := range am {
 		run(t, amtool, "check-config", f)
+	}
+}
+
+// checkComposeBackfill: the stack backfills by itself, once, before Prometheus starts, with
+// the labels Prometheus scrapes the exporter with, in the demo and with an account alike.
+func checkComposeBackfill(t *testing.T, base, creds composeProject) {
+	t.Helper()
+	const marker = "--skip-if-exists=/prometheus/peloton-backfill.done"
+	bf, blocks, prom := base.Services["backfill"], base.Services["backfill-blocks"], base.Services["prometheus"]
+	for _, want := range []string{"backfill", "--demo", "--label=job=peloton", fmt.Sprintf("--label=instance=peloton-exporter:%d", exporterPort),
+		"--output=/backfill/peloton.om", marker} {
+		if !slices.Contains(bf.Command, want) {
+			t.Errorf("backfill: command %q lacks %s", bf.Command, want)
+		}
+	}
+	if bf.Build == nil || !bf.ReadOnly || !slices.Contains(bf.CapDrop, "ALL") {
+		t.Error("backfill: want the exporter's image, read_only: true and cap_drop: [ALL]")
+	}
+	if !slices.Contains(bf.Volumes, "backfill:/backfill") || !slices.Contains(bf.Volumes, "prometheus-data:/prometheus:ro") {
+		t.Errorf("backfill: volumes %q, want backfill:/backfill and Prometheus' data read-only (for the mark)", bf.Volumes)
+	}
+	script := strings.Join(blocks.Command, " ")
+	if blocks.Image != prom.Image || !strings.Contains(script, "promtool tsdb create-blocks-from openmetrics --max-block-duration=") ||
+		!strings.Contains(script, "/backfill/peloton.om /prometheus") || !strings.Contains(script, "touch /prometheus/peloton-backfill.done") ||
+		!strings.Contains(script, "if [ -e /prometheus/peloton-backfill.done ]") {
+		t.Errorf("backfill-blocks: want promtool of Prometheus' own image (%s) making blocks into /prometheus once, got %s %q", prom.Image, blocks.Image, script)
+	}
+	for _, d := range []struct{ service, after string }{{"backfill-blocks", "backfill"}, {"prometheus", "backfill-blocks"}, {"peloton-exporter", "backfill"}} {
+		if base.Services[d.service].DependsOn[d.after].Condition != "service_completed_successfully" {
+			t.Errorf("%s must start after %s completed successfully", d.service, d.after)
+		}
+	}
+	if !slices.ContainsFunc(prom.Command, func(a string) bool { return strings.HasPrefix(a, "--storage.tsdb.retention.time=") }) {
+		t.Error("prometheus: set --storage.tsdb.retention.time, or the backfilled years are deleted after 15 days")
+	}
+	acct := creds.Services["backfill"]
+	switch {
+	case slices.Contains(acct.Command, "--demo") || !slices.Contains(acct.Command, stateFileFlag) || !slices.Contains(acct.Command, marker):
+		t.Errorf("%s: backfill command %q, want the account's state file, no --demo, and the mark", composeCredsFile, acct.Command)
+	case !slices.Equal(acct.EnvFile, []string{"${PELOTON_ENV_FILE:-peloton.env}"}):
+		t.Errorf("%s: backfill env_file %q, want ${PELOTON_ENV_FILE:-peloton.env}", composeCredsFile, acct.EnvFile)
 	}
 }
