@@ -50,7 +50,8 @@ type Store struct {
 // syncState is what the sync remembers of itself across restarts.
 type syncState struct {
 	// FullDownloads are the start times (Unix seconds) of the full downloads of the last
-	// 24 hours: kept on disk, so that a restart loop cannot multiply them.
+	// 24 hours counted against the budget (downloadAll says which): kept on disk, so that a
+	// restart loop cannot multiply them.
 	FullDownloads []int64 `json:"full_downloads,omitempty"`
 	// ResyncedTotal is Peloton's total after the last full download that read a list that
 	// did not change meanwhile (-1: none). A total that still disagrees with the history is
@@ -193,12 +194,25 @@ var errBudgetSpent = errors.New("no full download allowed yet")
 
 // downloadAll downloads the whole history, going on from a download cut short if there is
 // one; if this one is cut short by a failed request, what it read is kept for the next.
+//
+// Each full download counts against the day's budget, but when depends on what is served
+// meanwhile. A history that is there is charged at the start, and saved at once: neither a
+// failure nor a restart gives the download back, and once the budget is spent the sync goes
+// on without it, serving the history as it is. An empty history has nothing to serve, so a
+// download that fails must not keep the next from being tried: it is charged only once it
+// completes (the refresh back-off spaces the attempts), or the history could stay empty for a
+// day after Peloton recovered.
 func (s *Store) downloadAll(ctx context.Context, p *pages, now time.Time) error {
 	if s.cut == nil {
-		if err := s.spendFullDownload(now); err != nil {
+		if err := s.fullDownloadAllowed(now); err != nil {
 			return err
 		}
 		s.cut = newDownload()
+		s.cut.started = now.Unix()
+		if len(s.workouts) > 0 {
+			s.chargeFullDownload(s.cut)
+			s.save()
+		}
 	}
 	d := s.cut
 	if err := p.read(ctx, d, nil); err != nil {
@@ -208,6 +222,7 @@ func (s *Store) downloadAll(ctx context.Context, p *pages, now time.Time) error 
 		return err
 	}
 	s.cut = nil
+	s.chargeFullDownload(d)
 	s.workouts = keepDetails(d.workouts, s.workouts)
 	s.state.Recheck = d.totalChanged
 	s.state.ResyncedTotal = -1
@@ -219,9 +234,9 @@ func (s *Store) downloadAll(ctx context.Context, p *pages, now time.Time) error 
 	return nil
 }
 
-// spendFullDownload takes one full download of the day's budget, and saves at once: a restart
-// must not give the budget back.
-func (s *Store) spendFullDownload(now time.Time) error {
+// fullDownloadAllowed says whether the day's budget allows another full download at now,
+// forgetting those more than 24 hours old.
+func (s *Store) fullDownloadAllowed(now time.Time) error {
 	dayAgo := now.Add(-24 * time.Hour).Unix()
 	recent := s.state.FullDownloads[:0]
 	for _, t := range s.state.FullDownloads {
@@ -231,13 +246,19 @@ func (s *Store) spendFullDownload(now time.Time) error {
 	}
 	s.state.FullDownloads = recent
 	if len(recent) >= maxFullDownloadsPerDay {
-		next := time.Unix(recent[0], 0).Add(24 * time.Hour).UTC()
+		next := time.Unix(slices.Min(recent), 0).Add(24 * time.Hour).UTC()
 		return fmt.Errorf("the workout history needs a full download, but %d were started in the last 24 hours; the next may start at %s: %w",
 			len(recent), next.Format(time.RFC3339), errBudgetSpent)
 	}
-	s.state.FullDownloads = append(s.state.FullDownloads, now.Unix())
-	s.save()
 	return nil
+}
+
+// chargeFullDownload counts d against the budget, once, as started when it started.
+func (s *Store) chargeFullDownload(d *download) {
+	if !d.charged {
+		d.charged = true
+		s.state.FullDownloads = append(s.state.FullDownloads, d.started)
+	}
 }
 
 // noteImplausible logs, once per workout, those whose times were not plausible.

@@ -440,3 +440,55 @@ func TestImplausibleTimesAreKeptOutOfTheSignals(t *testing.T) {
 		t.Errorf("%d log lines about implausible times, want 1:\n%s", n, logs.String())
 	}
 }
+
+// A first download that fails (a Peloton repeating its pages, or a page that times out) must
+// not use up the day's full downloads: refreshes retried 1, 2, 4 and 8 minutes apart, with a
+// restart before each (a crash-looping container), spent all three in minutes, and the
+// history then stayed empty for 24 hours after Peloton recovered, as no sync sent a request.
+func TestFailedFirstDownloadsDoNotSpendTheBudget(t *testing.T) {
+	now := time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)
+	yes := true
+	for name, broken := range map[string]func(healthy history.FetchFunc) history.FetchFunc{
+		"repeating pages": func(healthy history.FetchFunc) history.FetchFunc {
+			return func(ctx context.Context, _, limit int) (*client.WorkoutPage, error) {
+				p, err := healthy(ctx, 0, limit) // page ignored, more always announced
+				if p != nil {
+					p.ShowNext = &yes
+				}
+				return p, err
+			}
+		},
+		"a page that times out": func(healthy history.FetchFunc) history.FetchFunc {
+			return func(ctx context.Context, page, limit int) (*client.WorkoutPage, error) {
+				if page == 2 {
+					return nil, context.DeadlineExceeded
+				}
+				return healthy(ctx, page, limit)
+			}
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			ws := cycling(250, now)
+			requests := 0
+			healthy := pagedFetch(&ws, &requests)
+			path := filepath.Join(t.TempDir(), "history.json")
+			at := now
+			for i, wait := range []time.Duration{0, time.Minute, 2 * time.Minute, 4 * time.Minute, 8 * time.Minute} {
+				at = at.Add(wait)
+				s := history.Open(path, log.NewNopLogger())
+				if _, err := s.Sync(context.Background(), "member", at, broken(healthy)); err == nil {
+					t.Fatalf("attempt %d against a broken Peloton succeeded", i)
+				}
+			}
+			s := history.Open(path, log.NewNopLogger())
+			requests = 0
+			if _, err := s.Sync(context.Background(), "member", at.Add(16*time.Minute), healthy); err != nil {
+				t.Errorf("the first sync after Peloton recovered: %v", err)
+			}
+			if requests != 3 || len(s.Workouts()) != 250 {
+				t.Errorf("the first sync after Peloton recovered sent %d requests and holds %d workouts; want the full download (3) of 250",
+					requests, len(s.Workouts()))
+			}
+		})
+	}
+}
