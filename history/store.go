@@ -53,11 +53,13 @@ type syncState struct {
 	// 24 hours counted against the budget (downloadAll says which): kept on disk, so that a
 	// restart loop cannot multiply them.
 	FullDownloads []int64 `json:"full_downloads,omitempty"`
-	// ResyncedTotal is Peloton's total after the last full download that read a list that
-	// did not change meanwhile (-1: none). A total that still disagrees with the history is
-	// not worth another full download until it changes (a workout listed without an id can
-	// never be kept, say).
-	ResyncedTotal int `json:"resynced_total"`
+	// Unkept is Peloton's total less the workouts the history kept, after the last full
+	// download that read a list that did not change meanwhile (0 before any). A history can
+	// never keep some of what Peloton counts (a workout listed without an id, say), so that
+	// difference is not worth another full download; a new workout adds one to both sides. Any
+	// other difference is: a deletion below the newest page, even when a new workout puts the
+	// total back where it was.
+	Unkept int `json:"unkept,omitempty"`
 	// Recheck says that the last full download saw Peloton's total change between its pages:
 	// the list moved under it (a workout deleted or added meanwhile), so pages may have
 	// skipped or repeated workouts, and the count can agree by chance. The next sync
@@ -75,7 +77,7 @@ type file struct {
 // Open loads the history kept at path ("" keeps it in memory only). A missing file starts
 // empty; a damaged one is logged and rebuilt by the next sync.
 func Open(path string, logger log.Logger) *Store {
-	s := &Store{path: path, logger: logger, state: syncState{ResyncedTotal: -1}, noted: map[string]bool{}}
+	s := &Store{path: path, logger: logger, noted: map[string]bool{}}
 	if path == "" {
 		return s
 	}
@@ -84,7 +86,7 @@ func Open(path string, logger log.Logger) *Store {
 		s.ours = true
 		return s
 	}
-	f := file{Sync: syncState{ResyncedTotal: -1}}
+	var f file
 	if err == nil {
 		defer af.Close()
 		err = json.Unmarshal(af.Data, &f)
@@ -118,7 +120,7 @@ func (s *Store) Workouts() []Workout {
 // Sync brings the history up to date for the member userID, at now. The first sync pages
 // through everything; later ones stop at the first completed workout already known, which is
 // usually on the first page. The history is then checked against what Peloton said: its
-// total, and its newest page, which must list the history's newest workouts in the same
+// total (less the workouts the last full download could not keep), and its newest page, which must list the history's newest workouts in the same
 // order. On a disagreement (a workout deleted, say) the history is downloaded again in full,
 // at most maxFullDownloadsPerDay times a day. A failed sync leaves the history as it was,
 // except that a full download cut short by a failed request goes on at the next sync.
@@ -127,7 +129,7 @@ func (s *Store) Sync(ctx context.Context, userID string, now time.Time, fetch Fe
 	defer s.mu.Unlock()
 	if userID != s.userID { // another account's history is of no use
 		s.userID, s.workouts, s.cut = userID, nil, nil
-		s.state.ResyncedTotal, s.state.Recheck = -1, false
+		s.state.Unkept, s.state.Recheck = 0, false
 	}
 	p := &pages{fetch: fetch, now: now}
 	err = s.sync(ctx, p, now)
@@ -179,8 +181,8 @@ func (s *Store) noteBudgetSpent(why string) {
 // disagreement says how the history, just merged with the pages of d, disagrees with what
 // Peloton said on them ("" when it does not).
 func (s *Store) disagreement(d *download) string {
-	if d.total >= 0 && d.total != len(s.workouts) && d.total != s.state.ResyncedTotal {
-		return fmt.Sprintf("Peloton counts %d workouts, the history %d", d.total, len(s.workouts))
+	if d.total >= 0 && d.total-len(s.workouts) != s.state.Unkept {
+		return fmt.Sprintf("Peloton counts %d workouts, the history %d (%d fewer were expected)", d.total, len(s.workouts), s.state.Unkept)
 	}
 	for i, id := range d.first {
 		if i >= len(s.workouts) || s.workouts[i].ID != id {
@@ -225,9 +227,9 @@ func (s *Store) downloadAll(ctx context.Context, p *pages, now time.Time) error 
 	s.chargeFullDownload(d)
 	s.workouts = keepDetails(d.workouts, s.workouts)
 	s.state.Recheck = d.totalChanged
-	s.state.ResyncedTotal = -1
-	if !d.totalChanged {
-		s.state.ResyncedTotal = d.total
+	s.state.Unkept = 0
+	if !d.totalChanged && d.total >= 0 {
+		s.state.Unkept = d.total - len(s.workouts)
 	}
 	delete(s.noted, "budget")
 	s.save()

@@ -492,3 +492,39 @@ func TestFailedFirstDownloadsDoNotSpendTheBudget(t *testing.T) {
 		})
 	}
 }
+
+// A deep deletion and a new workout between two syncs put Peloton's total back where it was at
+// the last full download: the history, one workout longer than Peloton's list, must not pass
+// for consistent because the total is the one that was excused before.
+func TestADeepDeletionAndANewWorkoutAreNoticed(t *testing.T) {
+	now := time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)
+	for name, odd := range map[string]bool{"every workout keepable": false, "one without an id": true} {
+		t.Run(name, func(t *testing.T) {
+			ws := cycling(250, now.Add(-24*time.Hour))
+			if odd {
+				ws[3].ID = "" // Peloton counts it, the history cannot keep it
+			}
+			requests := 0
+			fetch := pagedFetch(&ws, &requests)
+			s := history.Open("", log.NewNopLogger())
+			for i := range 2 {
+				if _, err := s.Sync(context.Background(), "member", now, fetch); err != nil {
+					t.Fatal(err)
+				}
+				if i == 1 && requests != 3+1 {
+					t.Fatalf("two syncs of an unchanged list took %d requests, want 3 + 1", requests)
+				}
+			}
+			ws = slices.Delete(ws, 200, 201) // an old workout, far below the newest page
+			ws = slices.Insert(ws, 0, cycling(1, now.Add(time.Hour))...)
+			ws[0].ID = "new"
+			if _, err := s.Sync(context.Background(), "member", now.Add(time.Hour), fetch); err != nil {
+				t.Fatal(err)
+			}
+			want := slices.DeleteFunc(ids(ws), func(id string) bool { return id == "" })
+			if got := ids(s.Workouts()); !slices.Equal(got, want) {
+				t.Errorf("the history holds %d workouts, Peloton lists %d keepable; differences: %v", len(got), len(want), symmetricDifference(got, want))
+			}
+		})
+	}
+}
