@@ -56,12 +56,14 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// needBinary skips a test of the built binary under go test -short.
-func needBinary(t *testing.T) {
+// needBinary skips a test of the built binary under go test -short, and returns its path. A
+// test that runs the binary calls it first (launch and run do), before it starts anything.
+func needBinary(t *testing.T) string {
 	t.Helper()
 	if binary == "" {
 		t.Skip("skipped under -short: runs the built exporter (./scripts/test.sh runs it)")
 	}
+	return binary
 }
 
 // exporter is a running exporter process, stopped when the test ends.
@@ -236,6 +238,7 @@ func TestCIRunsTheREADMETestCommand(t *testing.T) {
 // TestSecretsNeverLeak runs password and token logins, refresh, failures and refused
 // credentials at debug level, then searches every output for every secret involved.
 func TestSecretsNeverLeak(t *testing.T) {
+	needBinary(t)
 	sim, err := simulator.Start(simulator.Config{AccessTokenTTL: 90 * time.Minute})
 	if err != nil {
 		t.Fatal(err)
@@ -347,6 +350,7 @@ func TestREADMEDocumentsEveryFlag(t *testing.T) {
 // TestSIGTERMFinishesTheScrapeInFlight stops the exporter while a scrape waits for a slow
 // Peloton: the scrape still gets its answer and the process exits cleanly.
 func TestSIGTERMFinishesTheScrapeInFlight(t *testing.T) {
+	needBinary(t)
 	sim, err := simulator.Start(simulator.Config{Workouts: 100})
 	if err != nil {
 		t.Fatal(err)
@@ -381,6 +385,7 @@ func TestSIGTERMFinishesTheScrapeInFlight(t *testing.T) {
 // TestWorldReadablePasswordFileIsWarnedAbout logs in with a password file others can read: the
 // exporter still works, warns that the file is readable, and never logs the password.
 func TestWorldReadablePasswordFileIsWarnedAbout(t *testing.T) {
+	needBinary(t)
 	const password = "world-readable-file-password"
 	sim, err := simulator.Start(simulator.Config{Password: password})
 	if err != nil {
@@ -422,6 +427,7 @@ func TestWorldReadablePasswordFileIsWarnedAbout(t *testing.T) {
 // Issue 14, 5: a bad --web.telemetry-path is a usage error, reported before anything starts:
 // no panic, no stack trace, and not one request to Peloton.
 func TestBadTelemetryPathIsRefusedBeforePelotonIsContacted(t *testing.T) {
+	needBinary(t)
 	sim, err := simulator.Start(simulator.Config{})
 	if err != nil {
 		t.Fatal(err)
