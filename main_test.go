@@ -488,11 +488,16 @@ func TestHostileScrapersCannotPoisonTheCacheOrTheLog(t *testing.T) {
 	for i := range 200 {
 		scrape("/metrics", fmt.Sprintf("Accept-Encoding: x-%d;q=1, identity;q=0, *;q=0", i))
 	}
+	// The same with a query string, which the cache does not keep: the answer is computed for
+	// the request alone, still from the negotiated compression.
+	for i := range 200 {
+		scrape(fmt.Sprintf("/metrics?x=%d", i), fmt.Sprintf("Accept-Encoding: bogus%d, *;q=0", i))
+	}
 	if err := e.stop(t); err != nil {
 		t.Errorf("exit after SIGTERM: %v", err)
 	}
 	if n := strings.Count(e.Out.String(), "level=error"); n != 0 {
-		t.Errorf("%d error lines after requests with bad Accept-Encoding values:\n%.3000s", n, e.Out.String())
+		t.Errorf("%d error lines after requests with bad Accept-Encoding values, with and without a query:\n%.3000s", n, e.Out.String())
 	}
 }
 
