@@ -9,12 +9,14 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -509,4 +511,60 @@ func TestREADMEShowsTheLoopbackOnlyForm(t *testing.T) {
 	if !found || !strings.Contains(section, "personal data") || !strings.Contains(section, "--web.listen-address=127.0.0.1:"+defaultPort) {
 		t.Errorf("the README lacks, just before its TLS section, the warning and the loopback-only form:\n%s", section)
 	}
+}
+
+// A listen address that cannot be served (taken, or not an address) is found out before the
+// warm-up refresh tries to log in: a container crash-looping on it must not contact Peloton
+// on every restart. Peloton here is a proxy that counts the connections made to it: a login
+// attempt cut short by the exit still counts.
+func TestAnAddressThatCannotBeServedIsFoundBeforePelotonIsContacted(t *testing.T) {
+	needBinary(t)
+	peloton, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var contacts atomic.Int64
+	go func() {
+		for {
+			c, err := peloton.Accept()
+			if err != nil {
+				return
+			}
+			contacts.Add(1)
+			c.Close()
+		}
+	}()
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	env := []string{"HTTPS_PROXY=http://" + peloton.Addr().String(), "PELOTON_USERNAME=" + simulator.DemoUsername, "PELOTON_PASSWORD=" + simulator.DemoPassword}
+	for range 3 { // a few restarts of a crash loop
+		for addr, want := range map[string]string{taken.Addr().String(): "address already in use", "127.0.0.1:1007O": "1007O"} {
+			out, err := run(t, env, "--peloton.state-file=", "--web.listen-address="+addr)
+			if err == nil || !strings.Contains(out, want) {
+				t.Errorf("--web.listen-address=%s: err=%v, want an exit saying %q:\n%s", addr, err, want, out)
+			}
+		}
+	}
+	time.Sleep(200 * time.Millisecond) // connections the kernel took are accepted by now
+	peloton.Close()
+	if n := contacts.Load(); n != 0 {
+		t.Errorf("Peloton was contacted %d times by exporters that could not serve", n)
+	}
+
+	// One that serves still warms its cache up at once, before any scrape.
+	sim, err := simulator.Start(simulator.Config{Workouts: 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sim.Close()
+	e := startExporter(t, append(testkit.SimulatorEnv(t, sim), env[1:]...), "--peloton.state-file=")
+	for deadline := time.Now().Add(10 * time.Second); sim.Requests(simulator.EndpointWorkouts) == 0; time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no warm-up refresh without a scrape:\n%s", e.Out.String())
+		}
+	}
+	e.stop(t)
 }
