@@ -202,8 +202,9 @@ var errBudgetSpent = errors.New("no full download allowed yet")
 // failure nor a restart gives the download back, and once the budget is spent the sync goes
 // on without it, serving the history as it is. An empty history has nothing to serve, so a
 // download that fails must not keep the next from being tried: it is charged only once it
-// completes (the refresh back-off spaces the attempts), or the history could stay empty for a
-// day after Peloton recovered.
+// completes with workouts (the refresh back-off spaces the attempts), or the history could
+// stay empty for a day after Peloton recovered. One that completes with none (a member with
+// no workout yet) read a single page: a page of nothing keepable ends a download.
 func (s *Store) downloadAll(ctx context.Context, p *pages, now time.Time) error {
 	if s.cut == nil {
 		if err := s.fullDownloadAllowed(now); err != nil {
@@ -224,7 +225,9 @@ func (s *Store) downloadAll(ctx context.Context, p *pages, now time.Time) error 
 		return err
 	}
 	s.cut = nil
-	s.chargeFullDownload(d)
+	if len(d.workouts) > 0 {
+		s.chargeFullDownload(d)
+	}
 	s.workouts = keepDetails(d.workouts, s.workouts)
 	s.state.Recheck = d.totalChanged
 	s.state.Unkept = 0

@@ -528,3 +528,26 @@ func TestADeepDeletionAndANewWorkoutAreNoticed(t *testing.T) {
 		})
 	}
 }
+
+// A member with no workouts yet has an empty history after every sync, so every sync is a
+// full download, of one empty page. Those must not spend the day's budget either: after three
+// the workouts source went down for a day, and the first workout went unseen.
+func TestAnAccountWithoutWorkoutsKeepsSyncing(t *testing.T) {
+	now := time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)
+	var ws []client.Workout
+	requests := 0
+	fetch := pagedFetch(&ws, &requests)
+	s := history.Open(filepath.Join(t.TempDir(), "history.json"), log.NewNopLogger())
+	at := now
+	for i := range 6 {
+		at = at.Add(5 * time.Minute)
+		requests = 0
+		if _, err := s.Sync(context.Background(), "member", at, fetch); err != nil || requests != 1 {
+			t.Fatalf("sync %d of an empty account: %d requests, %v; want 1 and no error", i, requests, err)
+		}
+	}
+	ws = cycling(1, at)
+	if _, err := s.Sync(context.Background(), "member", at.Add(5*time.Minute), fetch); err != nil || len(s.Workouts()) != 1 {
+		t.Errorf("the first workout: %v, history of %d", err, len(s.Workouts()))
+	}
+}
