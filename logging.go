@@ -28,8 +28,9 @@ func newLoggers(format, lvl string) (log.Logger, *slog.Logger) {
 }
 
 // promErrorLogger gives promhttp's error log the go-kit logger. What promhttp reports comes
-// from gathering and encoding, the exporter's own doing (a client's Accept-Encoding never
-// reaches it unchecked: internal/respcache negotiates first).
+// from gathering and encoding, the exporter's own doing: internal/respcache hands it every
+// request, cached or not, with the compression it negotiated, and has it write into memory,
+// so that neither a client's Accept-Encoding nor a client gone reaches it.
 type promErrorLogger struct{ logger log.Logger }
 
 func (p promErrorLogger) Println(v ...any) {

@@ -38,6 +38,7 @@ func startSignIn(t *testing.T, env []string, state string) (string, string) {
 }
 
 func TestBrowserSignInInTwoRuns(t *testing.T) {
+	needBinary(t)
 	sim, err := simulator.Start(simulator.Config{Workouts: 50})
 	if err != nil {
 		t.Fatal(err)
@@ -93,6 +94,7 @@ func TestBrowserSignInInTwoRuns(t *testing.T) {
 }
 
 func TestBrowserSignInInteractive(t *testing.T) {
+	bin := needBinary(t)
 	sim, err := simulator.Start(simulator.Config{Workouts: 50})
 	if err != nil {
 		t.Fatal(err)
@@ -101,7 +103,7 @@ func TestBrowserSignInInteractive(t *testing.T) {
 	state := filepath.Join(t.TempDir(), "state.json")
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	cmd := testkit.CommandContext(ctx, binary, "login", "--peloton.state-file="+state)
+	cmd := testkit.CommandContext(ctx, bin, "login", "--peloton.state-file="+state)
 	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH")}, testkit.SimulatorEnv(t, sim)...)
 	stdin, _ := cmd.StdinPipe()
 	stdout, _ := cmd.StdoutPipe()

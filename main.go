@@ -6,9 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"os/signal"
+	"sync"
 	"syscall"
 	"time"
 	_ "time/tzdata" // streak weeks need the member's zone even in a scratch container
@@ -224,7 +226,6 @@ func runExporter(cfg client.Config, sc serveConfig, logger log.Logger, slogger *
 		Logger:         logger,
 	})
 	defer exporter.Close()
-	go exporter.Refresh(context.Background()) // warm the cache so the first scrape has data
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(
@@ -239,6 +240,16 @@ func runExporter(cfg client.Config, sc serveConfig, logger log.Logger, slogger *
 	}
 
 	server := newServer(mux, logger, serverTimeouts(refreshTimeout))
+	// The warm-up refresh (so that the first scrape has data) starts only once the server
+	// serves: an address that cannot be served (taken, mistyped, no systemd socket) or a TLS
+	// set-up that fails ends the exporter before it contacts Peloton, so that a crash loop on
+	// it does not log in on every restart. http.Server calls BaseContext when a listener is
+	// about to accept, and web.ListenAndServe binds every address, and checks TLS, before that.
+	var warmUp sync.Once
+	server.BaseContext = func(net.Listener) context.Context {
+		warmUp.Do(func() { go exporter.Refresh(context.Background()) })
+		return context.Background()
+	}
 	stopped, done := make(chan struct{}), make(chan struct{})
 	defer close(done)
 	go shutdownOnSignal(server, logger, done, stopped)

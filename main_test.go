@@ -9,12 +9,14 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -56,12 +58,14 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// needBinary skips a test of the built binary under go test -short.
-func needBinary(t *testing.T) {
+// needBinary skips a test of the built binary under go test -short, and returns its path. A
+// test that runs the binary calls it first (launch and run do), before it starts anything.
+func needBinary(t *testing.T) string {
 	t.Helper()
 	if binary == "" {
 		t.Skip("skipped under -short: runs the built exporter (./scripts/test.sh runs it)")
 	}
+	return binary
 }
 
 // exporter is a running exporter process, stopped when the test ends.
@@ -236,6 +240,7 @@ func TestCIRunsTheREADMETestCommand(t *testing.T) {
 // TestSecretsNeverLeak runs password and token logins, refresh, failures and refused
 // credentials at debug level, then searches every output for every secret involved.
 func TestSecretsNeverLeak(t *testing.T) {
+	needBinary(t)
 	sim, err := simulator.Start(simulator.Config{AccessTokenTTL: 90 * time.Minute})
 	if err != nil {
 		t.Fatal(err)
@@ -352,6 +357,7 @@ func TestREADMEDocumentsEveryFlag(t *testing.T) {
 // TestSIGTERMFinishesTheScrapeInFlight stops the exporter while a scrape waits for a slow
 // Peloton: the scrape still gets its answer and the process exits cleanly.
 func TestSIGTERMFinishesTheScrapeInFlight(t *testing.T) {
+	needBinary(t)
 	sim, err := simulator.Start(simulator.Config{Workouts: 100})
 	if err != nil {
 		t.Fatal(err)
@@ -386,6 +392,7 @@ func TestSIGTERMFinishesTheScrapeInFlight(t *testing.T) {
 // TestWorldReadablePasswordFileIsWarnedAbout logs in with a password file others can read: the
 // exporter still works, warns that the file is readable, and never logs the password.
 func TestWorldReadablePasswordFileIsWarnedAbout(t *testing.T) {
+	needBinary(t)
 	const password = "world-readable-file-password"
 	sim, err := simulator.Start(simulator.Config{Password: password})
 	if err != nil {
@@ -427,6 +434,7 @@ func TestWorldReadablePasswordFileIsWarnedAbout(t *testing.T) {
 // Issue 14, 5: a bad --web.telemetry-path is a usage error, reported before anything starts:
 // no panic, no stack trace, and not one request to Peloton.
 func TestBadTelemetryPathIsRefusedBeforePelotonIsContacted(t *testing.T) {
+	needBinary(t)
 	sim, err := simulator.Start(simulator.Config{})
 	if err != nil {
 		t.Fatal(err)
@@ -487,11 +495,16 @@ func TestHostileScrapersCannotPoisonTheCacheOrTheLog(t *testing.T) {
 	for i := range 200 {
 		scrape("/metrics", fmt.Sprintf("Accept-Encoding: x-%d;q=1, identity;q=0, *;q=0", i))
 	}
+	// The same with a query string, which the cache does not keep: the answer is computed for
+	// the request alone, still from the negotiated compression.
+	for i := range 200 {
+		scrape(fmt.Sprintf("/metrics?x=%d", i), fmt.Sprintf("Accept-Encoding: bogus%d, *;q=0", i))
+	}
 	if err := e.stop(t); err != nil {
 		t.Errorf("exit after SIGTERM: %v", err)
 	}
 	if n := strings.Count(e.Out.String(), "level=error"); n != 0 {
-		t.Errorf("%d error lines after requests with bad Accept-Encoding values:\n%.3000s", n, e.Out.String())
+		t.Errorf("%d error lines after requests with bad Accept-Encoding values, with and without a query:\n%.3000s", n, e.Out.String())
 	}
 }
 
@@ -503,4 +516,60 @@ func TestREADMEShowsTheLoopbackOnlyForm(t *testing.T) {
 	if !found || !strings.Contains(section, "personal data") || !strings.Contains(section, "--web.listen-address=127.0.0.1:"+defaultPort) {
 		t.Errorf("the README lacks, just before its TLS section, the warning and the loopback-only form:\n%s", section)
 	}
+}
+
+// A listen address that cannot be served (taken, or not an address) is found out before the
+// warm-up refresh tries to log in: a container crash-looping on it must not contact Peloton
+// on every restart. Peloton here is a proxy that counts the connections made to it: a login
+// attempt cut short by the exit still counts.
+func TestAnAddressThatCannotBeServedIsFoundBeforePelotonIsContacted(t *testing.T) {
+	needBinary(t)
+	peloton, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var contacts atomic.Int64
+	go func() {
+		for {
+			c, err := peloton.Accept()
+			if err != nil {
+				return
+			}
+			contacts.Add(1)
+			c.Close()
+		}
+	}()
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	env := []string{"HTTPS_PROXY=http://" + peloton.Addr().String(), "PELOTON_USERNAME=" + simulator.DemoUsername, "PELOTON_PASSWORD=" + simulator.DemoPassword}
+	for range 3 { // a few restarts of a crash loop
+		for addr, want := range map[string]string{taken.Addr().String(): "address already in use", "127.0.0.1:1007O": "1007O"} {
+			out, err := run(t, env, "--peloton.state-file=", "--web.listen-address="+addr)
+			if err == nil || !strings.Contains(out, want) {
+				t.Errorf("--web.listen-address=%s: err=%v, want an exit saying %q:\n%s", addr, err, want, out)
+			}
+		}
+	}
+	time.Sleep(200 * time.Millisecond) // connections the kernel took are accepted by now
+	peloton.Close()
+	if n := contacts.Load(); n != 0 {
+		t.Errorf("Peloton was contacted %d times by exporters that could not serve", n)
+	}
+
+	// One that serves still warms its cache up at once, before any scrape.
+	sim, err := simulator.Start(simulator.Config{Workouts: 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sim.Close()
+	e := startExporter(t, append(testkit.SimulatorEnv(t, sim), env[1:]...), "--peloton.state-file=")
+	for deadline := time.Now().Add(10 * time.Second); sim.Requests(simulator.EndpointWorkouts) == 0; time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no warm-up refresh without a scrape:\n%s", e.Out.String())
+		}
+	}
+	e.stop(t)
 }

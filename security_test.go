@@ -64,6 +64,7 @@ func selfSignedCert(t *testing.T, dir string) (certFile, keyFile string, pool *x
 
 // TestTLSAndBasicAuth serves through --web.config.file and talks to it with a real TLS client.
 func TestTLSAndBasicAuth(t *testing.T) {
+	needBinary(t)
 	dir := t.TempDir()
 	certFile, keyFile, pool := selfSignedCert(t, dir)
 	const user, password = "prometheus", "right-horse-battery-staple"

@@ -45,6 +45,10 @@ type download struct {
 	total        int
 	totalChanged bool
 	next         int // the page to read next, when cut short
+	// started is when a full download started (Unix seconds), and charged whether it was
+	// counted against the day's budget yet (Store.downloadAll says when it is).
+	started int64
+	charged bool
 }
 
 func newDownload() *download { return &download{total: -1} }

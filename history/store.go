@@ -52,13 +52,16 @@ type Store struct {
 // syncState is what the sync remembers of itself across restarts.
 type syncState struct {
 	// FullDownloads are the start times (Unix seconds) of the full downloads of the last
-	// 24 hours: kept on disk, so that a restart loop cannot multiply them.
+	// 24 hours counted against the budget (downloadAll says which): kept on disk, so that a
+	// restart loop cannot multiply them.
 	FullDownloads []int64 `json:"full_downloads,omitempty"`
-	// ResyncedTotal is Peloton's total after the last full download that read a list that
-	// did not change meanwhile (-1: none). A total that still disagrees with the history is
-	// not worth another full download until it changes (a workout listed without an id can
-	// never be kept, say).
-	ResyncedTotal int `json:"resynced_total"`
+	// Unkept is Peloton's total less the workouts the history kept, after the last full
+	// download that read a list that did not change meanwhile (0 before any). A history can
+	// never keep some of what Peloton counts (a workout listed without an id, say), so that
+	// difference is not worth another full download; a new workout adds one to both sides. Any
+	// other difference is: a deletion below the newest page, even when a new workout puts the
+	// total back where it was.
+	Unkept int `json:"unkept,omitempty"`
 	// Recheck says that the last full download saw Peloton's total change between its pages:
 	// the list moved under it (a workout deleted or added meanwhile), so pages may have
 	// skipped or repeated workouts, and the count can agree by chance. The next sync
@@ -85,7 +88,7 @@ type Profile struct {
 // Open loads the history kept at path ("" keeps it in memory only). A missing file starts
 // empty; a damaged one is logged and rebuilt by the next sync.
 func Open(path string, logger log.Logger) *Store {
-	s := &Store{path: path, logger: logger, state: syncState{ResyncedTotal: -1}, noted: map[string]bool{}}
+	s := &Store{path: path, logger: logger, noted: map[string]bool{}}
 	if path == "" {
 		return s
 	}
@@ -94,7 +97,7 @@ func Open(path string, logger log.Logger) *Store {
 		s.ours = true
 		return s
 	}
-	f := file{Sync: syncState{ResyncedTotal: -1}}
+	var f file
 	if err == nil {
 		defer af.Close()
 		err = json.Unmarshal(af.Data, &f)
@@ -128,7 +131,7 @@ func (s *Store) Workouts() []Workout {
 // Sync brings the history up to date for the member userID, at now. The first sync pages
 // through everything; later ones stop at the first completed workout already known, which is
 // usually on the first page. The history is then checked against what Peloton said: its
-// total, and its newest page, which must list the history's newest workouts in the same
+// total (less the workouts the last full download could not keep), and its newest page, which must list the history's newest workouts in the same
 // order. On a disagreement (a workout deleted, say) the history is downloaded again in full,
 // at most maxFullDownloadsPerDay times a day. A failed sync leaves the history as it was,
 // except that a full download cut short by a failed request goes on at the next sync.
@@ -137,7 +140,7 @@ func (s *Store) Sync(ctx context.Context, userID string, now time.Time, fetch Fe
 	defer s.mu.Unlock()
 	if userID != s.userID { // another account's history is of no use
 		s.userID, s.workouts, s.cut, s.profile = userID, nil, nil, Profile{}
-		s.state.ResyncedTotal, s.state.Recheck = -1, false
+		s.state.Unkept, s.state.Recheck = 0, false
 	}
 	p := &pages{fetch: fetch, now: now}
 	err = s.sync(ctx, p, now)
@@ -189,8 +192,8 @@ func (s *Store) noteBudgetSpent(why string) {
 // disagreement says how the history, just merged with the pages of d, disagrees with what
 // Peloton said on them ("" when it does not).
 func (s *Store) disagreement(d *download) string {
-	if d.total >= 0 && d.total != len(s.workouts) && d.total != s.state.ResyncedTotal {
-		return fmt.Sprintf("Peloton counts %d workouts, the history %d", d.total, len(s.workouts))
+	if d.total >= 0 && d.total-len(s.workouts) != s.state.Unkept {
+		return fmt.Sprintf("Peloton counts %d workouts, the history %d (%d fewer were expected)", d.total, len(s.workouts), s.state.Unkept)
 	}
 	for i, id := range d.first {
 		if i >= len(s.workouts) || s.workouts[i].ID != id {
@@ -204,12 +207,26 @@ var errBudgetSpent = errors.New("no full download allowed yet")
 
 // downloadAll downloads the whole history, going on from a download cut short if there is
 // one; if this one is cut short by a failed request, what it read is kept for the next.
+//
+// Each full download counts against the day's budget, but when depends on what is served
+// meanwhile. A history that is there is charged at the start, and saved at once: neither a
+// failure nor a restart gives the download back, and once the budget is spent the sync goes
+// on without it, serving the history as it is. An empty history has nothing to serve, so a
+// download that fails must not keep the next from being tried: it is charged only once it
+// completes with workouts (the refresh back-off spaces the attempts), or the history could
+// stay empty for a day after Peloton recovered. One that completes with none (a member with
+// no workout yet) read a single page: a page of nothing keepable ends a download.
 func (s *Store) downloadAll(ctx context.Context, p *pages, now time.Time) error {
 	if s.cut == nil {
-		if err := s.spendFullDownload(now); err != nil {
+		if err := s.fullDownloadAllowed(now); err != nil {
 			return err
 		}
 		s.cut = newDownload()
+		s.cut.started = now.Unix()
+		if len(s.workouts) > 0 {
+			s.chargeFullDownload(s.cut)
+			s.save()
+		}
 	}
 	d := s.cut
 	if err := p.read(ctx, d, nil); err != nil {
@@ -219,20 +236,23 @@ func (s *Store) downloadAll(ctx context.Context, p *pages, now time.Time) error 
 		return err
 	}
 	s.cut = nil
+	if len(d.workouts) > 0 {
+		s.chargeFullDownload(d)
+	}
 	s.workouts = keepDetails(d.workouts, s.workouts)
 	s.state.Recheck = d.totalChanged
-	s.state.ResyncedTotal = -1
-	if !d.totalChanged {
-		s.state.ResyncedTotal = d.total
+	s.state.Unkept = 0
+	if !d.totalChanged && d.total >= 0 {
+		s.state.Unkept = d.total - len(s.workouts)
 	}
 	delete(s.noted, "budget")
 	s.save()
 	return nil
 }
 
-// spendFullDownload takes one full download of the day's budget, and saves at once: a restart
-// must not give the budget back.
-func (s *Store) spendFullDownload(now time.Time) error {
+// fullDownloadAllowed says whether the day's budget allows another full download at now,
+// forgetting those more than 24 hours old.
+func (s *Store) fullDownloadAllowed(now time.Time) error {
 	dayAgo := now.Add(-24 * time.Hour).Unix()
 	recent := s.state.FullDownloads[:0]
 	for _, t := range s.state.FullDownloads {
@@ -242,13 +262,19 @@ func (s *Store) spendFullDownload(now time.Time) error {
 	}
 	s.state.FullDownloads = recent
 	if len(recent) >= maxFullDownloadsPerDay {
-		next := time.Unix(recent[0], 0).Add(24 * time.Hour).UTC()
+		next := time.Unix(slices.Min(recent), 0).Add(24 * time.Hour).UTC()
 		return fmt.Errorf("the workout history needs a full download, but %d were started in the last 24 hours; the next may start at %s: %w",
 			len(recent), next.Format(time.RFC3339), errBudgetSpent)
 	}
-	s.state.FullDownloads = append(s.state.FullDownloads, now.Unix())
-	s.save()
 	return nil
+}
+
+// chargeFullDownload counts d against the budget, once, as started when it started.
+func (s *Store) chargeFullDownload(d *download) {
+	if !d.charged {
+		d.charged = true
+		s.state.FullDownloads = append(s.state.FullDownloads, d.started)
+	}
 }
 
 // noteImplausible logs, once per workout, those whose times were not plausible.

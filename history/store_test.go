@@ -440,3 +440,114 @@ func TestImplausibleTimesAreKeptOutOfTheSignals(t *testing.T) {
 		t.Errorf("%d log lines about implausible times, want 1:\n%s", n, logs.String())
 	}
 }
+
+// A first download that fails (a Peloton repeating its pages, or a page that times out) must
+// not use up the day's full downloads: refreshes retried 1, 2, 4 and 8 minutes apart, with a
+// restart before each (a crash-looping container), spent all three in minutes, and the
+// history then stayed empty for 24 hours after Peloton recovered, as no sync sent a request.
+func TestFailedFirstDownloadsDoNotSpendTheBudget(t *testing.T) {
+	now := time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)
+	yes := true
+	for name, broken := range map[string]func(healthy history.FetchFunc) history.FetchFunc{
+		"repeating pages": func(healthy history.FetchFunc) history.FetchFunc {
+			return func(ctx context.Context, _, limit int) (*client.WorkoutPage, error) {
+				p, err := healthy(ctx, 0, limit) // page ignored, more always announced
+				if p != nil {
+					p.ShowNext = &yes
+				}
+				return p, err
+			}
+		},
+		"a page that times out": func(healthy history.FetchFunc) history.FetchFunc {
+			return func(ctx context.Context, page, limit int) (*client.WorkoutPage, error) {
+				if page == 2 {
+					return nil, context.DeadlineExceeded
+				}
+				return healthy(ctx, page, limit)
+			}
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			ws := cycling(250, now)
+			requests := 0
+			healthy := pagedFetch(&ws, &requests)
+			path := filepath.Join(t.TempDir(), "history.json")
+			at := now
+			for i, wait := range []time.Duration{0, time.Minute, 2 * time.Minute, 4 * time.Minute, 8 * time.Minute} {
+				at = at.Add(wait)
+				s := history.Open(path, log.NewNopLogger())
+				if _, err := s.Sync(context.Background(), "member", at, broken(healthy)); err == nil {
+					t.Fatalf("attempt %d against a broken Peloton succeeded", i)
+				}
+			}
+			s := history.Open(path, log.NewNopLogger())
+			requests = 0
+			if _, err := s.Sync(context.Background(), "member", at.Add(16*time.Minute), healthy); err != nil {
+				t.Errorf("the first sync after Peloton recovered: %v", err)
+			}
+			if requests != 3 || len(s.Workouts()) != 250 {
+				t.Errorf("the first sync after Peloton recovered sent %d requests and holds %d workouts; want the full download (3) of 250",
+					requests, len(s.Workouts()))
+			}
+		})
+	}
+}
+
+// A deep deletion and a new workout between two syncs put Peloton's total back where it was at
+// the last full download: the history, one workout longer than Peloton's list, must not pass
+// for consistent because the total is the one that was excused before.
+func TestADeepDeletionAndANewWorkoutAreNoticed(t *testing.T) {
+	now := time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)
+	for name, odd := range map[string]bool{"every workout keepable": false, "one without an id": true} {
+		t.Run(name, func(t *testing.T) {
+			ws := cycling(250, now.Add(-24*time.Hour))
+			if odd {
+				ws[3].ID = "" // Peloton counts it, the history cannot keep it
+			}
+			requests := 0
+			fetch := pagedFetch(&ws, &requests)
+			s := history.Open("", log.NewNopLogger())
+			for i := range 2 {
+				if _, err := s.Sync(context.Background(), "member", now, fetch); err != nil {
+					t.Fatal(err)
+				}
+				if i == 1 && requests != 3+1 {
+					t.Fatalf("two syncs of an unchanged list took %d requests, want 3 + 1", requests)
+				}
+			}
+			ws = slices.Delete(ws, 200, 201) // an old workout, far below the newest page
+			ws = slices.Insert(ws, 0, cycling(1, now.Add(time.Hour))...)
+			ws[0].ID = "new"
+			if _, err := s.Sync(context.Background(), "member", now.Add(time.Hour), fetch); err != nil {
+				t.Fatal(err)
+			}
+			want := slices.DeleteFunc(ids(ws), func(id string) bool { return id == "" })
+			if got := ids(s.Workouts()); !slices.Equal(got, want) {
+				t.Errorf("the history holds %d workouts, Peloton lists %d keepable; differences: %v", len(got), len(want), symmetricDifference(got, want))
+			}
+		})
+	}
+}
+
+// A member with no workouts yet has an empty history after every sync, so every sync is a
+// full download, of one empty page. Those must not spend the day's budget either: after three
+// the workouts source went down for a day, and the first workout went unseen.
+func TestAnAccountWithoutWorkoutsKeepsSyncing(t *testing.T) {
+	now := time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)
+	var ws []client.Workout
+	requests := 0
+	fetch := pagedFetch(&ws, &requests)
+	s := history.Open(filepath.Join(t.TempDir(), "history.json"), log.NewNopLogger())
+	at := now
+	for i := range 6 {
+		at = at.Add(5 * time.Minute)
+		requests = 0
+		if _, err := s.Sync(context.Background(), "member", at, fetch); err != nil || requests != 1 {
+			t.Fatalf("sync %d of an empty account: %d requests, %v; want 1 and no error", i, requests, err)
+		}
+	}
+	ws = cycling(1, at)
+	if _, err := s.Sync(context.Background(), "member", at.Add(5*time.Minute), fetch); err != nil || len(s.Workouts()) != 1 {
+		t.Errorf("the first workout: %v, history of %d", err, len(s.Workouts()))
+	}
+}

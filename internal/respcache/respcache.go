@@ -13,7 +13,11 @@
 //   - hands that handler a canonical request holding only the negotiated compression, so the
 //     answer depends on nothing but the key, however a client spells its headers;
 //   - does not cache a request with a query string (promhttp filters on name[]) or a method
-//     other than GET and HEAD: those are passed through as they are.
+//     other than GET and HEAD: those are computed for themselves, from the same canonical
+//     request (their query and method kept);
+//   - has that handler write every answer into memory, and only then sends it: a client's
+//     mistake (a refused compression) or its going away (a write that fails) never reaches
+//     promhttp, which would log either as its own error, and anyone could flood the log.
 package respcache
 
 import (
@@ -100,11 +104,13 @@ func New(g prometheus.Gatherer, opts promhttp.HandlerOpts, generation func() uin
 }
 
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	k := h.negotiate(r.Header)
 	if (r.Method != http.MethodGet && r.Method != http.MethodHead) || (r.URL != nil && r.URL.RawQuery != "") {
-		h.next.ServeHTTP(w, r)
+		rec := newRecorder()
+		h.next.ServeHTTP(rec, h.canonical(r, k))
+		send(w, rec.status, rec.header, rec.body.Bytes())
 		return
 	}
-	k := h.negotiate(r.Header)
 	gen := h.generation()
 	h.mu.Lock()
 	e := h.entries[k]
@@ -118,7 +124,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.mu.Unlock()
 
 	e.once.Do(func() {
-		rec := &recorder{header: http.Header{}, status: http.StatusOK}
+		rec := newRecorder()
 		h.next.ServeHTTP(rec, h.canonical(r, k))
 		e.status, e.header, e.body = rec.status, rec.header, rec.body.Bytes()
 	})
@@ -129,11 +135,16 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		h.mu.Unlock()
 	}
-	for name, values := range e.header {
+	send(w, e.status, e.header, e.body)
+}
+
+// send writes an answer computed before. A write that fails is the client's going away.
+func send(w http.ResponseWriter, status int, header http.Header, body []byte) {
+	for name, values := range header {
 		w.Header()[name] = values
 	}
-	w.WriteHeader(e.status)
-	_, _ = w.Write(e.body)
+	w.WriteHeader(status)
+	_, _ = w.Write(body)
 }
 
 // negotiate returns the key of a request with header.
@@ -155,8 +166,9 @@ func (h *Handler) negotiate(header http.Header) key {
 	return k
 }
 
-// canonical is r reduced to what the key says: its Accept header (whose negotiation is
-// expfmt's own, so it gives k.format again) and the negotiated compression alone, so that
+// canonical is r (its method and URL, query included) reduced to what the key says: its
+// Accept header (whose negotiation is expfmt's own, so it gives k.format again) and the
+// negotiated compression alone, so that
 // promhttp cannot answer two requests of one key differently, and never meets an
 // Accept-Encoding it would refuse (a client's mistake it would log as its own error).
 func (h *Handler) canonical(r *http.Request, k key) *http.Request {
@@ -197,6 +209,8 @@ type recorder struct {
 	body   bytes.Buffer
 	wrote  bool
 }
+
+func newRecorder() *recorder { return &recorder{header: http.Header{}, status: http.StatusOK} }
 
 func (r *recorder) Header() http.Header { return r.header }
 

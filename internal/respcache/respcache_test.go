@@ -2,6 +2,7 @@ package respcache
 
 import (
 	"compress/gzip"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -165,6 +166,37 @@ func TestRefusedCompressionsAreNotLoggedAsErrors(t *testing.T) {
 		t.Errorf("%d error log lines for requests with refused compressions, want none", n)
 	}
 }
+
+// The same for the requests that are passed through uncached: with a query string, or a
+// method other than GET and HEAD. And a client that goes away before the answer is written
+// (here: a writer that fails) is no error of the exporter's either.
+func TestPassedThroughRequestsAreNotLoggedAsErrors(t *testing.T) {
+	var logged atomic.Int64
+	f := newFixture(t, promhttp.HandlerOpts{ErrorLog: printlnFunc(func(...any) { logged.Add(1) })})
+	for i := range 20 {
+		if a := f.get(t, fmt.Sprintf("/metrics?x=%d", i), fmt.Sprintf("Accept-Encoding: bogus%d, *;q=0", i)); a.code != http.StatusOK || a.contentEncodingSet {
+			t.Fatalf("answer %+v, want an uncompressed 200", a)
+		}
+	}
+	if a := f.get(t, "/metrics?name[]=test_other", "Accept-Encoding: ", "Accept-Encoding: gzip"); a.gzip != "gzip" || strings.Contains(a.body, "test_answer") {
+		t.Errorf("a filtered request asking for gzip in its second line got Content-Encoding %q and:\n%s", a.gzip, a.body)
+	}
+	for _, method := range []string{http.MethodPost, http.MethodPut} {
+		req := httptest.NewRequest(method, "/metrics", nil)
+		req.Header.Set("Accept-Encoding", "bogus, *;q=0")
+		f.h.ServeHTTP(httptest.NewRecorder(), req)
+	}
+	req := httptest.NewRequest(http.MethodGet, "/metrics?x=gone", nil)
+	f.h.ServeHTTP(failingWriter{httptest.NewRecorder()}, req)
+	if n := logged.Load(); n != 0 {
+		t.Errorf("%d error log lines for passed-through requests with refused compressions or a client gone, want none", n)
+	}
+}
+
+// failingWriter is a client that went away: every write fails.
+type failingWriter struct{ *httptest.ResponseRecorder }
+
+func (failingWriter) Write([]byte) (int, error) { return 0, errors.New("write: broken pipe") }
 
 type printlnFunc func(...any)
 
