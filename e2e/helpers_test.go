@@ -213,6 +213,66 @@ func (c promClient) query(expr string) ([]sample, error) {
 	return nil, fmt.Errorf("unknown result type %q", qr.Type)
 }
 
+// queryAt runs an instant query at a moment.
+func (c promClient) queryAt(expr string, at time.Time) ([]sample, error) {
+	data, err := c.get("/api/v1/query", url.Values{"query": {expr}, "time": {strconv.FormatInt(at.Unix(), 10)}})
+	if err != nil {
+		return nil, err
+	}
+	var qr queryResult
+	if err := json.Unmarshal(data, &qr); err != nil {
+		return nil, err
+	}
+	switch qr.Type {
+	case "vector":
+		var v []sample
+		err := json.Unmarshal(qr.Result, &v)
+		return v, err
+	case "scalar":
+		var v [2]any
+		err := json.Unmarshal(qr.Result, &v)
+		return []sample{{Metric: map[string]string{}, Value: v}}, err
+	}
+	return nil, fmt.Errorf("an instant query at a moment gave a %s", qr.Type)
+}
+
+type point struct {
+	at time.Time
+	v  float64
+}
+
+// queryRange runs a range query: each series' points.
+func (c promClient) queryRange(expr string, start, end time.Time, step time.Duration) ([][]point, error) {
+	data, err := c.get("/api/v1/query_range", url.Values{"query": {expr}, "start": {strconv.FormatInt(start.Unix(), 10)},
+		"end": {strconv.FormatInt(end.Unix(), 10)}, "step": {strconv.FormatFloat(step.Seconds(), 'f', -1, 64)}})
+	if err != nil {
+		return nil, err
+	}
+	var qr struct {
+		Result []struct {
+			Values [][2]any `json:"values"`
+		} `json:"result"`
+	}
+	if err := json.Unmarshal(data, &qr); err != nil {
+		return nil, err
+	}
+	var out [][]point
+	for _, r := range qr.Result {
+		var ps []point
+		for _, v := range r.Values {
+			ts, _ := v[0].(float64)
+			str, _ := v[1].(string)
+			f, err := strconv.ParseFloat(str, 64)
+			if err != nil {
+				return nil, err
+			}
+			ps = append(ps, point{time.Unix(int64(ts), 0), f})
+		}
+		out = append(out, ps)
+	}
+	return out, nil
+}
+
 // mustQuery is query for expressions the test wrote itself: an error fails the test.
 func (c promClient) mustQuery(t *testing.T, expr string) []sample {
 	t.Helper()
