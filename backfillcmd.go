@@ -110,12 +110,14 @@ func runBackfill(cfg client.Config, bc backfillConfig, logger log.Logger) error 
 	if err != nil {
 		return err
 	}
+	began := time.Now()
 	st, err := backfill.Write(w, workouts, series, backfill.Options{Labels: bc.labels, Until: bc.until})
+	took := time.Since(began)
 	if err = commit(err); err != nil {
 		return fmt.Errorf("writing %s: %w", bc.output, err)
 	}
 	level.Info(logger).Log("msg", "backfill written", "output", bc.output, "workouts", len(workouts),
-		"series", st.Series, "samples", st.Samples, "bytes", st.Bytes,
+		"series", st.Series, "samples", st.Samples, "bytes", st.Bytes, "took", took.Round(time.Millisecond),
 		"from", st.From.UTC().Format(time.RFC3339), "to", st.To.UTC().Format(time.RFC3339))
 	if pending := store.PendingDetails(); pending > 0 {
 		level.Warn(logger).Log("msg", "some workouts have no detail yet: their distance, calories and heart rate are not in the backfill; run the exporter until peloton_workout_detail_pending is 0, then backfill again", "pending", pending)
