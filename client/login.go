@@ -8,8 +8,10 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/cookiejar"
+	"net/http/httptrace"
 	"net/url"
 	"strings"
+	"sync/atomic"
 
 	"golang.org/x/net/publicsuffix"
 )
@@ -34,9 +36,12 @@ type loginFlow struct {
 	nonce  string
 	policy hostPolicy
 	trace  loginTrace
+	// beforePost runs just before the credentials are posted: the refusal budget counts
+	// the attempt there (see loginGate).
+	beforePost func()
 }
 
-func (c *Client) newLoginFlow() (*loginFlow, error) {
+func (c *Client) newLoginFlow(beforePost func()) (*loginFlow, error) {
 	// A fresh jar per login: no stale Auth0 session. The public suffix list keeps a host from
 	// setting cookies for a whole public suffix. The jar gives each host only its own
 	// cookies, and each path only the cookies scoped to it.
@@ -51,15 +56,16 @@ func (c *Client) newLoginFlow() (*loginFlow, error) {
 	hc := *c.http
 	hc.Jar = jar
 	return &loginFlow{c: c, hc: &hc, pkce: newPKCE(), state: randomString(16), nonce: randomString(16),
-		policy: policy, trace: loginTrace{logger: c.cfg.Logger}}, nil
+		policy: policy, trace: loginTrace{logger: c.cfg.Logger}, beforePost: beforePost}, nil
 }
 
-// login runs the six steps and returns the tokens.
-func (c *Client) login(ctx context.Context) (*tokenResponse, error) {
+// login runs the six steps and returns the tokens. beforePost runs just before the credentials
+// are posted.
+func (c *Client) login(ctx context.Context, beforePost func()) (*tokenResponse, error) {
 	if c.cfg.Username == "" || c.cfg.Password == "" {
 		return nil, errors.New("no username or password configured")
 	}
-	f, err := c.newLoginFlow()
+	f, err := c.newLoginFlow(beforePost)
 	if err != nil {
 		return nil, err
 	}
@@ -203,8 +209,20 @@ func (f *loginFlow) postCredentials(ctx context.Context, pageURL *url.URL, body 
 	req.Header.Set("Origin", f.c.cfg.AuthURL)
 	req.Header.Set("Referer", pageURL.String())
 	req.Header.Set("Auth0-Client", f.c.cfg.Auth0Client)
-	r, err := f.send(ctx, req, sortedKeys(body))
+	// Whether the post went out decides whether an attempt without an answer counts.
+	var wrote atomic.Bool
+	req = req.WithContext(httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
+		WroteRequest: func(i httptrace.WroteRequestInfo) { wrote.Store(i.Err == nil) },
+	}))
+	if f.beforePost != nil {
+		f.beforePost()
+	}
+	r, err := f.send(req.Context(), req, sortedKeys(body))
 	if err != nil {
+		var limited *RateLimitedError // an answer: Peloton's 429, or our wait for an earlier one
+		if wrote.Load() && !errors.As(err, &limited) {
+			return "", &unansweredError{err}
+		}
 		return "", err
 	}
 	if r.location != nil { // not seen live, but a redirect instead of the form is followed
