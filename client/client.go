@@ -205,15 +205,20 @@ func (c *Client) send(ctx context.Context, hc *http.Client, endpoint string, req
 	}
 	r := &response{status: resp.StatusCode, header: resp.Header, body: body}
 	// A blocked account is no rate limit: waiting does not lift it, and the API goes on
-	// working with the tokens there are. The login step tells the member.
+	// working with the tokens there are. The login step tells the member. Auth0's throttling
+	// of this IP is one, and lifts by itself (isAccountBlocked).
 	if resp.StatusCode == http.StatusTooManyRequests && !isAccountBlocked(r) {
-		until := c.cfg.Now().Add(retryWait(resp.Header, c.cfg.Now()))
+		wait, reason := time.Minute, ""
+		if isIPThrottled(r) {
+			wait, reason = ipThrottleWait, "Auth0 throttles logins from this IP after many failed ones; it lifts by itself"
+		}
+		until := c.cfg.Now().Add(retryWait(resp.Header, c.cfg.Now(), wait))
 		c.mu.Lock()
 		if until.After(c.retryAfter) {
 			c.retryAfter = until
 		}
 		c.mu.Unlock()
-		return nil, &RateLimitedError{Endpoint: endpoint, Until: until}
+		return nil, &RateLimitedError{Endpoint: endpoint, Until: until, Reason: reason}
 	}
 	if loc := resp.Header.Get("Location"); loc != "" && resp.StatusCode >= 300 && resp.StatusCode < 400 {
 		if u, err := req.URL.Parse(loc); err == nil {
@@ -244,15 +249,15 @@ func unwrapURLError(err error) error {
 
 // retryWait is how long a 429 asks to wait: Retry-After, else Auth0's x-ratelimit-reset (the
 // epoch second when the limit resets: Auth0's rate-limit policy; the auth0 Ruby SDK reads it
-// as Time.at), else a minute. Never more than a day.
-func retryWait(h http.Header, now time.Time) time.Duration {
+// as Time.at), else otherwise. Never more than a day.
+func retryWait(h http.Header, now time.Time, otherwise time.Duration) time.Duration {
 	if v := h.Get("Retry-After"); v != "" {
 		return parseRetryAfter(v, now)
 	}
 	if reset, err := strconv.ParseInt(strings.TrimSpace(h.Get("X-Ratelimit-Reset")), 10, 64); err == nil && reset > 0 {
 		return min(max(time.Unix(reset, 0).Sub(now), time.Second), 24*time.Hour)
 	}
-	return time.Minute
+	return otherwise
 }
 
 // parseRetryAfter reads Retry-After as seconds or an HTTP date. Without a usable value it waits

@@ -17,6 +17,9 @@ import (
 // of the live exchange as the public record documents it (internal/conformance), independent
 // of the simulator: every request must be what the live service wants, step by step, and
 // every answer must be understood as the live one means it.
+// errRateLimited stands for a *client.RateLimitedError in the table below.
+var errRateLimited = errors.New("rate limited")
+
 func TestLoginConformsToTheLiveExchange(t *testing.T) {
 	tr, err := conformance.Load()
 	if err != nil {
@@ -29,6 +32,7 @@ func TestLoginConformsToTheLiveExchange(t *testing.T) {
 		"request_rejected": client.ErrLoginRejected,
 		"account_blocked":  client.ErrAccountBlocked,
 		"verification":     client.ErrVerificationRequired,
+		"ip_throttled":     errRateLimited, // the same code as a blocked account, and no block
 	} {
 		t.Run(flow, func(t *testing.T) {
 			replay, err := conformance.StartReplay(tr.Flow(flow))
@@ -50,6 +54,11 @@ func TestLoginConformsToTheLiveExchange(t *testing.T) {
 				}
 				if err == nil || !strings.Contains(err.Error(), "me:") {
 					t.Errorf("err = %v, want the API call (not in the replay) to fail", err)
+				}
+			case want == errRateLimited:
+				var rl *client.RateLimitedError
+				if !errors.As(err, &rl) || errors.Is(err, client.ErrAccountBlocked) || c.CredentialsRefused() {
+					t.Errorf("err = %v (stopped: %v), want a rate limit that lifts by itself", err, c.CredentialsRefused())
 				}
 			case !errors.Is(err, want):
 				t.Errorf("err = %v, want %v", err, want)

@@ -114,10 +114,15 @@ func (e *HTTPError) Error() string {
 type RateLimitedError struct {
 	Endpoint string
 	Until    time.Time
+	Reason   string // what Peloton said, when it said more than 429
 }
 
 func (e *RateLimitedError) Error() string {
-	return fmt.Sprintf("%s: rate limited by Peloton until %s", e.Endpoint, e.Until.UTC().Format(time.RFC3339))
+	msg := fmt.Sprintf("%s: rate limited by Peloton until %s", e.Endpoint, e.Until.UTC().Format(time.RFC3339))
+	if e.Reason != "" {
+		msg += " (" + e.Reason + ")"
+	}
+	return msg
 }
 
 // LoginBackoffError means a password login is not attempted yet, to protect the account.
@@ -188,23 +193,57 @@ type refusedError struct{ *HTTPError }
 func (e *refusedError) Is(target error) bool { return target == errTokenRefused }
 func (e *refusedError) Unwrap() error        { return e.HTTPError }
 
-// loginError is the JSON error body of Auth0's /usernamepassword/login.
+// loginError is the JSON error body of Auth0's /usernamepassword/login (name, code,
+// description), or of its OAuth endpoints (error, error_description).
 type loginError struct {
-	Name        string `json:"name"`
-	Code        string `json:"code"`
-	Description string `json:"description"`
+	Name             string `json:"name"`
+	Code             string `json:"code"`
+	Description      string `json:"description"`
+	Error            string `json:"error"`
+	ErrorDescription string `json:"error_description"`
 }
 
 func parseLoginError(r *response) loginError {
 	var le loginError
 	_ = json.Unmarshal(r.body, &le)
+	if le.Code == "" {
+		le.Code = le.Error
+	}
+	if le.Description == "" {
+		le.Description = le.ErrorDescription
+	}
 	return le
 }
 
-// isAccountBlocked tells whether r is Auth0's brute-force block (429 too_many_attempts).
+// Auth0 answers 429 too_many_attempts for two protections that must not be confused:
+//   - brute-force protection, which blocks the account for this IP until the member acts (the
+//     unblock link, a password change): "Your account has been blocked after multiple
+//     consecutive login attempts." (auth0/lock src/i18n/en.js, too_many_attempts; the same text
+//     is Universal Login's user-blocked message);
+//   - suspicious IP throttling, which slows an IP that failed too many logins across accounts
+//     and lifts by itself: "We have detected suspicious login behavior and further attempts
+//     will be blocked. Please contact the administrator." (Auth0 docs, "Suspicious IP
+//     Throttling": 429 "until that IP address is no longer throttled"; the body as Auth0's
+//     Custom Token Exchange attack-protection page shows it; Universal Login's ip-blocked
+//     message).
+//
+// Only the first is a blocked account; the second is a rate limit.
 func isAccountBlocked(r *response) bool {
-	return r.status == http.StatusTooManyRequests && parseLoginError(r).Code == "too_many_attempts"
+	le := parseLoginError(r)
+	return r.status == http.StatusTooManyRequests && le.Code == "too_many_attempts" &&
+		strings.Contains(strings.ToLower(le.Description), "account has been blocked")
 }
+
+// isIPThrottled tells whether r is Auth0's suspicious IP throttling (see isAccountBlocked).
+func isIPThrottled(r *response) bool {
+	return r.status == http.StatusTooManyRequests && parseLoginError(r).Code == "too_many_attempts" && !isAccountBlocked(r)
+}
+
+// ipThrottleWait is how long a throttled IP waits when Auth0 says nothing: by default Auth0
+// grants a throttled IP one more login every 864,000 ms (the pre-login stage's rate of its
+// suspicious IP throttling settings, Management API), "approximately 1 additional attempt
+// every 15 minutes" (auth0/docs brute-force-protection-triggers-actions.md).
+const ipThrottleWait = 15 * time.Minute
 
 // isOAuthRefusal tells whether a token endpoint answer is Auth0 refusing the grant: a 4xx
 // (not 429) whose JSON body names an OAuth error.

@@ -333,6 +333,28 @@ func TestVerificationAndRejectionsStopPasswordLogins(t *testing.T) {
 	}
 }
 
+// Auth0's suspicious IP throttling answers with the blocked account's code, but lifts by
+// itself: it is waited out, never taken for a blocked account.
+func TestIPThrottlingIsARateLimitNotABlock(t *testing.T) {
+	e := newEnv(t, simulator.Config{Workouts: 10, IPThrottleAfter: 2})
+	cfg := e.config()
+	cfg.Password = "wrong-password-123"
+	e.client(cfg).Me(ctx(t))
+	e.clock.Advance(9 * time.Hour)
+	e.client(cfg).Me(ctx(t)) // the IP is throttled from here on
+	c := e.client(e.config())
+	_, err := c.Me(ctx(t))
+	var rl *client.RateLimitedError
+	if !errors.As(err, &rl) || errors.Is(err, client.ErrAccountBlocked) || c.CredentialsRefused() ||
+		!strings.Contains(err.Error(), "lifts by itself") || rl.Until.Sub(e.clock.Now()) != 15*time.Minute {
+		t.Fatalf("err = %v, stopped = %v; want a 15-minute rate limit", err, c.CredentialsRefused())
+	}
+	e.clock.Advance(16 * time.Minute)
+	if _, err := c.Me(ctx(t)); err != nil {
+		t.Fatalf("after the throttling: %v", err)
+	}
+}
+
 // A blocked account stops every password login, across restarts, and says so; the API goes on
 // with the tokens there are.
 func TestBlockedAccountStopsPasswordLogins(t *testing.T) {

@@ -226,6 +226,9 @@ func faultCases() []faultCase {
 		{name: "account blocked (too_many_attempts)", inject: loginFault(simulator.EndpointLogin, simulator.Fault{Status: 429,
 			Body: `{"statusCode":429,"name":"AnomalyDetected","code":"too_many_attempts","description":"Your account has been blocked after multiple consecutive login attempts."}`}),
 			cause: "blocked password logins for this account", stuck: true},
+		{name: "login IP throttled (too_many_attempts that lifts by itself)", inject: loginFault(simulator.EndpointLogin, simulator.Fault{Status: 429,
+			Body: `{"statusCode":429,"name":"AnomalyDetected","code":"too_many_attempts","description":"We have detected suspicious login behavior and further attempts will be blocked. Please contact the administrator."}`}),
+			cause: "throttles logins from this IP", wait: 16 * time.Minute},
 		{name: "login rate limited (x-ratelimit-reset)", inject: func(e *faultEnv) {
 			reset := strconv.FormatInt(e.clock.Now().Add(10*time.Minute).Unix(), 10)
 			loginFault(simulator.EndpointLogin, simulator.Fault{Status: 429, Body: `{"error":"too_many_requests"}`,

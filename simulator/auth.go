@@ -360,7 +360,60 @@ var (
 	errWrongPassword = loginError{http.StatusUnauthorized, "Wrong email or password.", "ValidationError", "invalid_user_password"}
 	errInvalidState  = loginError{http.StatusForbidden, "Invalid state", "AnomalyDetected", "access_denied"}
 	errBlocked       = loginError{http.StatusTooManyRequests, "Your account has been blocked after multiple consecutive login attempts. We’ve sent you an email with instructions on how to unblock it.", "AnomalyDetected", "too_many_attempts"}
+	// errIPThrottled is suspicious IP throttling's answer: the same code as a blocked account,
+	// but a block that lifts by itself (Auth0 docs, "Suspicious IP Throttling"; the text as
+	// Auth0's Custom Token Exchange attack-protection page and Universal Login's ip-blocked
+	// message give it).
+	errIPThrottled = loginError{http.StatusTooManyRequests, "We have detected suspicious login behavior and further attempts will be blocked. Please contact the administrator.", "AnomalyDetected", "too_many_attempts"}
 )
+
+// Suspicious IP throttling's defaults: 100 failed logins from one IP a day, then one more
+// attempt granted every 864,000 ms (Management API, suspicious-ip-throttling, stage
+// pre-login: max_attempts 100, rate 864000; auth0/docs brute-force-protection-triggers-
+// actions.md: "approximately 1 additional attempt every 15 minutes").
+const (
+	ipThrottleDefault = 100
+	ipThrottleWindow  = 24 * time.Hour
+	ipThrottleRate    = 864 * time.Second
+)
+
+// ipFailures are the failed logins from one IP, whatever the usernames.
+type ipFailures struct {
+	count int
+	since time.Time // the first failure of the window
+	next  time.Time // a throttled IP's next granted attempt
+}
+
+// ipThrottledLocked tells whether a login from ip is throttled now; a granted attempt is
+// used up by asking. s.mu must be held.
+func (s *Simulator) ipThrottledLocked(ip string, now time.Time) bool {
+	f := s.ipFailures[ip]
+	switch {
+	case f == nil || s.cfg.IPThrottleAfter < 0:
+		return false
+	case now.Sub(f.since) >= ipThrottleWindow:
+		delete(s.ipFailures, ip)
+		return false
+	case f.count < s.cfg.IPThrottleAfter:
+		return false
+	case now.Before(f.next):
+		return true
+	}
+	f.next = now.Add(ipThrottleRate)
+	return false
+}
+
+// noteIPFailureLocked counts a failed login from ip. s.mu must be held.
+func (s *Simulator) noteIPFailureLocked(ip string, now time.Time) {
+	f := s.ipFailures[ip]
+	if f == nil {
+		f = &ipFailures{since: now}
+		s.ipFailures[ip] = f
+	}
+	if f.count++; f.count == s.cfg.IPThrottleAfter {
+		f.next = now.Add(ipThrottleRate)
+	}
+}
 
 // bruteForceLimit is Auth0's default brute-force threshold: 10 failed logins for one user
 // from one IP block that pair until the member unblocks it (Auth0 docs, "Brute-Force
@@ -411,7 +464,12 @@ func (s *Simulator) handleLogin(w http.ResponseWriter, r *http.Request) {
 		badRequest(problem)
 		return
 	}
-	key := strings.ToLower(body.Username) + "|" + clientIP(r)
+	ip, now := clientIP(r), s.cfg.Now()
+	if s.ipThrottledLocked(ip, now) {
+		fail(errIPThrottled) // the password unchecked, and not counted against the user
+		return
+	}
+	key := strings.ToLower(body.Username) + "|" + ip
 	if s.failedLogins[key] >= bruteForceLimit {
 		fail(errBlocked) // even with the right password: the block is on the user and IP
 		return
@@ -419,10 +477,13 @@ func (s *Simulator) handleLogin(w http.ResponseWriter, r *http.Request) {
 	// E-mail addresses compare case-insensitively at Auth0; passwords do not.
 	if !strings.EqualFold(body.Username, s.cfg.Username) || body.Password != s.password {
 		s.failedLogins[key]++
+		s.noteIPFailureLocked(ip, now)
 		fail(errWrongPassword)
 		return
 	}
-	delete(s.failedLogins, key) // no public evidence: a success is assumed to reset the count
+	// Auth0 counts failures "consecutively" (docs, "User/Password Authentication Rate
+	// Limits"): a success resets the count.
+	delete(s.failedLogins, key)
 
 	tx.wresult = randomToken(48)
 	s.txByWResult[tx.wresult] = tx

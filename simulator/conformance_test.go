@@ -96,6 +96,16 @@ func TestSimulatorConformsToTheLiveExchange(t *testing.T) {
 
 	t.Run("success", func(t *testing.T) { conform(t, tr.Flow("success"), login(t, sim, simulator.DemoPassword)) })
 	t.Run("wrong password", func(t *testing.T) { conform(t, tr.Flow("wrong_password"), login(t, sim, "wrong-password")) })
+	t.Run("ip throttled", func(t *testing.T) {
+		sim, err := simulator.Start(simulator.Config{Workouts: 10, IPThrottleAfter: 2})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer sim.Close()
+		login(t, sim, "wrong-password")
+		login(t, sim, "wrong-password")
+		conform(t, tr.Flow("ip_throttled"), login(t, sim, simulator.DemoPassword))
+	})
 	t.Run("account blocked", func(t *testing.T) {
 		// Each new client risks one login; ten refusals from this IP block the account.
 		for i := 0; i < 9; i++ { // one refusal above already
