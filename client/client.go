@@ -103,9 +103,11 @@ type Client struct {
 	http   *http.Client
 	tokens *tokenSource
 
-	mu         sync.Mutex
-	counts     map[RequestCount]uint64
-	retryAfter time.Time // Peloton's 429 asked us to wait until then
+	mu     sync.Mutex
+	counts map[RequestCount]uint64
+	// retryAfter is, by host, until when a 429 asked us to wait: a login throttled on the
+	// auth host must not stop API calls that have a valid token, nor the API's 429 a login.
+	retryAfter map[string]time.Time
 }
 
 // RequestCount names one (endpoint, code) pair of the request counter; code is the HTTP status
@@ -132,7 +134,8 @@ func New(cfg Config) (*Client, error) {
 			// must not wander off Peloton's hosts.
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 		},
-		counts: map[RequestCount]uint64{},
+		counts:     map[RequestCount]uint64{},
+		retryAfter: map[string]time.Time{},
 	}
 	c.tokens = newTokenSource(c)
 	return c, nil
@@ -174,10 +177,12 @@ type response struct {
 }
 
 // send performs one request with the per-request timeout, counts it, reads the body within the
-// size limit and turns a 429 into a wait that later requests honour without calling Peloton.
+// size limit and turns a 429 into a wait that later requests to the same host honour without
+// calling Peloton.
 func (c *Client) send(ctx context.Context, hc *http.Client, endpoint string, req *http.Request) (*response, error) {
+	host := strings.ToLower(req.URL.Host)
 	c.mu.Lock()
-	wait := c.retryAfter
+	wait := c.retryAfter[host]
 	c.mu.Unlock()
 	if c.cfg.Now().Before(wait) {
 		return nil, &RateLimitedError{Endpoint: endpoint, Until: wait}
@@ -214,8 +219,8 @@ func (c *Client) send(ctx context.Context, hc *http.Client, endpoint string, req
 		}
 		until := c.cfg.Now().Add(retryWait(resp.Header, c.cfg.Now(), wait))
 		c.mu.Lock()
-		if until.After(c.retryAfter) {
-			c.retryAfter = until
+		if until.After(c.retryAfter[host]) {
+			c.retryAfter[host] = until
 		}
 		c.mu.Unlock()
 		return nil, &RateLimitedError{Endpoint: endpoint, Until: until, Reason: reason}
