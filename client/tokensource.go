@@ -287,9 +287,8 @@ func (ts *tokenSource) passwordLogin(ctx context.Context, stop *loginStop) (*tok
 func (ts *tokenSource) apply(snap tokenState, res renewal) {
 	changed := false
 	if res.signedIn != nil {
-		ts.st = *res.signedIn
-		ts.rejected = false
-		return // saved by the process that signed in
+		ts.adoptSignInLocked(*res.signedIn)
+		return
 	}
 	if res.dropRefresh && ts.st.RefreshToken == snap.RefreshToken {
 		ts.st.RefreshToken = ""
