@@ -210,3 +210,23 @@ func (e *env) stopAfterRefusalsWith(cfg client.Config) {
 		e.t.Fatalf("not stopped after 3 refusals (%d posts)", e.sim.Requests(simulator.EndpointLogin)-before)
 	}
 }
+
+// A member whose logins ask for a verification step: the password login stops at once, and a
+// browser sign-in, where the member passes the step, gets the exporter going.
+func TestSignInAfterAVerificationStep(t *testing.T) {
+	e := newEnv(t, simulator.Config{Workouts: 10, VerifyLogins: true})
+	running := e.client(e.config())
+	if _, err := running.Me(ctx(t)); !errors.Is(err, client.ErrVerificationRequired) || !running.CredentialsRefused() {
+		t.Fatalf("err = %v, stopped = %v; want a verification step that stops password logins", err, running.CredentialsRefused())
+	}
+	other := e.client(tokenlessConfig(e))
+	if err := other.FinishBrowserSignIn(ctx(t), e.signIn(other)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := running.Me(ctx(t)); err != nil || running.CredentialsRefused() {
+		t.Fatalf("after the sign-in: err = %v, stopped = %v", err, running.CredentialsRefused())
+	}
+	if n := e.sim.Requests(simulator.EndpointLogin); n != 2 { // the exporter's one, the browser's one
+		t.Errorf("%d credential posts, want 2", n)
+	}
+}

@@ -113,6 +113,14 @@ func (f *loginFlow) openLoginPage(ctx context.Context) (*response, *url.URL, err
 	if err != nil {
 		return nil, nil, err
 	}
+	if f.c.isRedirectURI(pageURL) {
+		// Sent back before any login page: an error by redirect (an unknown audience is
+		// answered ?error=access_denied&error_description=Service not found: …).
+		if _, err := codeFromCallback(pageURL, f.state); err != nil {
+			return nil, nil, err
+		}
+		return nil, nil, errors.New("authorize: sent to the redirect URI without a login page")
+	}
 	if page.status != http.StatusOK {
 		return nil, nil, &HTTPError{Endpoint: endpointFor(pageURL, f.policy), Status: page.status, Message: describeBody(page.header.Get("Content-Type"), page.body)}
 	}

@@ -67,16 +67,19 @@ func TestLoginRedirectRules(t *testing.T) {
 		name, location string
 		status         int
 		want           string
+		at             string // the endpoint that redirects; continue when empty
 	}{
-		{"another domain", "https://collect.example.com/cb?code=abc", 302, "redirected off Peloton's hosts to collect.example.com"},
-		{"a look-alike domain", "https://auth.onepeloton.com.example.net/", 302, "redirected off Peloton's hosts"},
-		{"plain http to a loopback server", elsewhere.URL + "/collect?code=abc", 302, "over http"},
-		{"plain http to Peloton's SSO host", "http://auth-orca.onepeloton.com/sso/login_site", 302, "over http"},
-		{"another port", "https://auth-orca.onepeloton.com:8443/sso/login_site", 302, "port 8443"},
-		{"no Location", "", 302, "HTTP 302 without a Location"},
-		{"a loop", "/continue?state=again", 302, "more than 12 redirects"},
+		{"another domain", "https://collect.example.com/cb?code=abc", 302, "redirected off Peloton's hosts to collect.example.com", ""},
+		{"a look-alike domain", "https://auth.onepeloton.com.example.net/", 302, "redirected off Peloton's hosts", ""},
+		{"plain http to a loopback server", elsewhere.URL + "/collect?code=abc", 302, "over http", ""},
+		{"plain http to Peloton's SSO host", "http://auth-orca.onepeloton.com/sso/login_site", 302, "over http", ""},
+		{"another port", "https://auth-orca.onepeloton.com:8443/sso/login_site", 302, "port 8443", ""},
+		{"no Location", "", 302, "HTTP 302 without a Location", ""},
+		{"a loop", "/continue?state=again", 302, "more than 12 redirects", ""},
 		{"an error by redirect", "https://members.onepeloton.com/callback?error=access_denied&error_description=Your%20account%20is%20suspended&state=x", 302,
-			"Peloton's login answered access_denied: Your account is suspended"},
+			"Peloton's login answered access_denied: Your account is suspended", ""},
+		{"an error by redirect from /authorize", "https://members.onepeloton.com/callback?error=access_denied&error_description=Service%20not%20found%3A%20https%3A%2F%2Fapi.example%2F&state=x", 302,
+			"Peloton's login answered access_denied: Service not found: https://api.example/", simulator.EndpointAuthorize},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newEnv(t, simulator.Config{Workouts: 10})
@@ -84,7 +87,11 @@ func TestLoginRedirectRules(t *testing.T) {
 			if tc.location != "" {
 				h.Set("Location", tc.location)
 			}
-			e.sim.InjectFault(simulator.EndpointContinue, simulator.Fault{Status: tc.status, Header: h})
+			at := tc.at
+			if at == "" {
+				at = simulator.EndpointContinue
+			}
+			e.sim.InjectFault(at, simulator.Fault{Status: tc.status, Header: h})
 			_, err := e.client(e.defaultURLConfig()).Me(ctx(t))
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("err = %v, want it to mention %q", err, tc.want)

@@ -102,8 +102,8 @@ func (s *Simulator) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 		problem = "Unknown client: " + q.Get("client_id")
 	case q.Get("redirect_uri") != s.cfg.RedirectURI:
 		problem = "Callback URL mismatch."
-	case q.Get("audience") != s.cfg.Audience:
-		problem = "Service not found: " + q.Get("audience")
+	case q.Get("audience") == "":
+		problem = "Missing required parameter: audience"
 	case !containsAll(scopes, "openid", "offline_access"):
 		problem = "scope must include openid and offline_access"
 	case q.Get("response_type") != "code":
@@ -123,6 +123,15 @@ func (s *Simulator) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 	}
 	if problem != "" {
 		authPageError(w, http.StatusBadRequest, "invalid_request", problem)
+		return
+	}
+	if aud := q.Get("audience"); aud != s.cfg.Audience {
+		// With the client and the callback known, Auth0 sends this error back to the callback
+		// (aws-samples/ask-around-me issue 2, auth0-samples/auth0-python-web-app issue 18).
+		u, _ := url.Parse(s.cfg.RedirectURI) // configured: always parses
+		u.RawQuery = url.Values{"error": {"access_denied"}, "error_description": {"Service not found: " + aud}, "state": {q.Get("state")}}.Encode()
+		w.Header().Set("Location", strings.ReplaceAll(u.String(), "+", "%20"))
+		w.WriteHeader(http.StatusFound)
 		return
 	}
 
@@ -206,10 +215,19 @@ func (s *Simulator) handleLoginPage(w http.ResponseWriter, r *http.Request) {
 	}
 	// Written by hand: net/http would put Path before Max-Age.
 	w.Header().Add("Set-Cookie", csrfCookie+"="+tx.csrf+"; Max-Age=864000; Path=/usernamepassword/login; HttpOnly; Secure")
-	cfg, _ := json.Marshal(s.injectedConfig(tx)) // maps of strings always marshal
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	if s.cfg.LoginPageWithoutConfig {
+		io.WriteString(w, loginPageWithoutConfig)
+		return
+	}
+	cfg, _ := json.Marshal(s.injectedConfig(tx)) // maps of strings always marshal
 	loginPage.Execute(w, map[string]string{"Config": base64.StdEncoding.EncodeToString(cfg)})
 }
+
+// loginPageWithoutConfig is the login page of older captures: the widget's container only.
+const loginPageWithoutConfig = `<!DOCTYPE html>
+<html><head><title>Log in | Peloton</title></head><body><div id="lock-container"></div></body></html>
+`
 
 // injectedConfig is the JSON of the login page's window.injectedConfig, with the keys the
 // homebridge-peloton probe recorded (SPEC.md 4.1, fixtures/auth/login-page.html).
@@ -481,6 +499,14 @@ func (s *Simulator) handleLogin(w http.ResponseWriter, r *http.Request) {
 		fail(errWrongPassword)
 		return
 	}
+	if s.cfg.VerifyLogins && r.Header.Get(personHeader) != s.person {
+		// The password step is passed, the verification is not: neither a failure nor a
+		// success for the count. The page is that of the transcript (synthesised, as
+		// homebridge-peloton's fixtures/auth/verification-required.html is).
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		verificationPage.Execute(w, map[string]string{"State": randomToken(24)})
+		return
+	}
 	// Auth0 counts failures "consecutively" (docs, "User/Password Authentication Rate
 	// Limits"): a success resets the count.
 	delete(s.failedLogins, key)
@@ -527,6 +553,27 @@ func (s *Simulator) UnblockAccount() {
 	defer s.mu.Unlock()
 	clear(s.failedLogins)
 }
+
+// personHeader carries Simulator.person: SignInWithBrowser's mark of a member at a browser,
+// who passes a verification step.
+const personHeader = "X-Simulated-Person"
+
+var verificationPage = template.Must(template.New("verify").Parse(`<!DOCTYPE html>
+<html lang="en">
+<head><title>Verify your identity</title></head>
+<body>
+  <main>
+    <h1>Verify your identity</h1>
+    <p>We have sent a verification code to your email. Enter the code below to continue.</p>
+    <form method="post" action="/u/mfa-email-challenge?state={{.State}}">
+      <input type="hidden" name="state" value="{{.State}}">
+      <input type="text" name="code" inputmode="numeric" autocomplete="one-time-code">
+      <button type="submit">Continue</button>
+    </form>
+  </main>
+</body>
+</html>
+`))
 
 // hiddenForm is the page Auth0 answers a successful login with; a browser's
 // script posts it on, a headless client must do the same.

@@ -100,6 +100,14 @@ type Config struct {
 	// unchecked, except one granted every 14.4 minutes. 0 takes Auth0's defaults (100 a day,
 	// one granted every 864,000 ms); negative turns it off.
 	IPThrottleAfter int
+	// LoginPageWithoutConfig serves the login page without its window.injectedConfig line, as
+	// in older captures: a client then posts the _csrf cookie's value and the login URL's
+	// state (peloton-to-garmin's body), which Auth0 takes too.
+	LoginPageWithoutConfig bool
+	// VerifyLogins answers the right password with Auth0's verification page (an e-mailed
+	// code), which a headless client cannot pass; SignInWithBrowser passes it, as the member
+	// would in a browser.
+	VerifyLogins bool
 	// PlainHTTP serves the login and the API over plain HTTP on 127.0.0.1 ports instead of
 	// Peloton's host names, as a member's own stand-in would: one host, no SSO hop. Only the
 	// test that such stand-ins keep working uses it.
@@ -155,6 +163,7 @@ type Simulator struct {
 	hosts      *loophost.Hosts // nil in PlainHTTP mode
 	servers    []*http.Server
 	signingKey []byte
+	person     string // the header value by which SignInWithBrowser passes a verification step
 	done       chan struct{} // closed by Close, ends fault delays
 	closeOnce  sync.Once
 	clientOnce sync.Once
@@ -192,6 +201,7 @@ func Start(cfg Config) (*Simulator, error) {
 	s := &Simulator{
 		cfg:          cfg,
 		signingKey:   key,
+		person:       randomToken(16),
 		done:         make(chan struct{}),
 		password:     cfg.Password,
 		requests:     map[string]int{},

@@ -62,7 +62,7 @@ func (r *Replay) serve(w http.ResponseWriter, req *http.Request) {
 	}
 	step := r.steps[r.next]
 	r.next++
-	if step.Name == "authorize" {
+	if step.Request.Path == "/authorize" {
 		r.vars = VarsFrom(req.URL.Query())
 	}
 	r.problems = append(r.problems, step.CheckRequest(req, body, r.vars)...)
