@@ -163,7 +163,7 @@ type Simulator struct {
 	hosts      *loophost.Hosts // nil in PlainHTTP mode
 	servers    []*http.Server
 	signingKey []byte
-	person     string // the header value by which SignInWithBrowser passes a verification step
+	person     string        // the header value by which SignInWithBrowser passes a verification step
 	done       chan struct{} // closed by Close, ends fault delays
 	closeOnce  sync.Once
 	clientOnce sync.Once
