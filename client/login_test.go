@@ -78,6 +78,13 @@ func TestLoginRedirectRules(t *testing.T) {
 		{"a loop", "/continue?state=again", 302, "more than 12 redirects", ""},
 		{"an error by redirect", "https://members.onepeloton.com/callback?error=access_denied&error_description=Your%20account%20is%20suspended&state=x", 302,
 			"Peloton's login answered access_denied: Your account is suspended", ""},
+		// Never seen live, but a redirect in place of the hidden form is held to the same rules.
+		{"a redirect in place of the form, off Peloton's hosts", "https://collect.example.com/cb?code=abc", 302,
+			"redirected off Peloton's hosts to collect.example.com", simulator.EndpointLogin},
+		{"a redirect in place of the form, to a loopback server", elsewhere.URL + "/collect?code=abc", 302, "over http", simulator.EndpointLogin},
+		{"a redirect in place of the form, followed on Peloton's hosts", "/continue?state=forged", 302, "continue: HTTP 403", simulator.EndpointLogin},
+		{"an error by redirect in place of the form", "https://members.onepeloton.com/callback?error=unauthorized&error_description=user%20is%20blocked&state=x", 302,
+			"Peloton's login answered unauthorized: user is blocked", simulator.EndpointLogin},
 		{"an error by redirect from /authorize", "https://members.onepeloton.com/callback?error=access_denied&error_description=Service%20not%20found%3A%20https%3A%2F%2Fapi.example%2F&state=x", 302,
 			"Peloton's login answered access_denied: Service not found: https://api.example/", simulator.EndpointAuthorize},
 	} {
