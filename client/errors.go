@@ -56,7 +56,10 @@ type LoginStoppedError struct {
 
 func (e *LoginStoppedError) Error() string {
 	const signIn = "sign in with peloton_exporter login"
+	ceiling := e.Consecutive >= maxConsecutiveRefusals // not even changed credentials are tried
 	switch {
+	case e.Blocked && ceiling:
+		return "password logins stopped, " + ErrAccountBlocked.Error() + "; once it is unblocked, " + signIn + ", and password logins resume"
 	case e.Blocked:
 		return "password logins stopped, " + ErrAccountBlocked.Error() + "; once it is unblocked, " + signIn +
 			" (or change the password, at Peloton and for the exporter, and restart it), and password logins resume"
@@ -64,14 +67,14 @@ func (e *LoginStoppedError) Error() string {
 		return "password logins stopped: Peloton asks for a verification step (an e-mailed code, MFA or a bot check) that a " +
 			"headless login cannot do, and each try could e-mail the member another code: " + signIn +
 			" (or change the username or password and restart the exporter), and password logins resume"
+	case ceiling:
+		return fmt.Sprintf("password logins stopped after %d refused attempts in a row with more than one password: Auth0 blocks "+
+			"the account after 10, and the member's own attempts count too, so not even a changed password is tried: "+signIn+
+			", after which a corrected password is tried again", e.Consecutive)
 	case e.Refusals >= maxRefusals:
 		return fmt.Sprintf("password logins stopped after %d refused attempts with these credentials, so that a wrong password "+
 			"cannot get the account blocked: correct the username or password and restart the exporter (it reads them at start; "+
 			"changed ones are then tried at once), or "+signIn, e.Refusals)
-	case e.Consecutive >= maxConsecutiveRefusals:
-		return fmt.Sprintf("password logins stopped after %d refused attempts in a row with more than one password: Auth0 blocks "+
-			"the account after 10, and the member's own attempts count too, so not even a changed password is tried: "+signIn+
-			", after which a corrected password is tried again", e.Consecutive)
 	}
 	return fmt.Sprintf("password logins stopped after Peloton rejected %d login requests in a row: it rejected the request itself, "+
 		"not the password (has Peloton's login page changed?); restart the exporter to try again (an upgrade may fix it), or "+signIn, e.Rejections)
