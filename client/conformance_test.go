@@ -45,7 +45,7 @@ func TestLoginConformsToTheLiveExchange(t *testing.T) {
 			logs := &syncbuf.Buffer{}
 			cfg := client.Config{Username: "member@example.com", Password: "correct horse", Transport: replay.Transport(),
 				Timeout: 5 * time.Second, Logger: log.NewLogfmtLogger(logs)}
-			if want == errServiceNotFound {
+			if errors.Is(want, errServiceNotFound) {
 				cfg.Audience = "https://api.onepeloton.com/v2/" // one Peloton's Auth0 does not know
 			}
 			c, err := client.New(cfg)
@@ -61,11 +61,11 @@ func TestLoginConformsToTheLiveExchange(t *testing.T) {
 				if err == nil || !strings.Contains(err.Error(), "me:") {
 					t.Errorf("err = %v, want the API call (not in the replay) to fail", err)
 				}
-			case want == errServiceNotFound:
+			case errors.Is(want, errServiceNotFound):
 				if err == nil || !strings.Contains(err.Error(), "access_denied: Service not found: https://api.onepeloton.com/v2/") {
 					t.Errorf("err = %v, want the error sent back with its description", err)
 				}
-			case want == errRateLimited:
+			case errors.Is(want, errRateLimited):
 				var rl *client.RateLimitedError
 				if !errors.As(err, &rl) || errors.Is(err, client.ErrAccountBlocked) || c.CredentialsRefused() {
 					t.Errorf("err = %v (stopped: %v), want a rate limit that lifts by itself", err, c.CredentialsRefused())

@@ -217,7 +217,7 @@ func (s *Simulator) handleLoginPage(w http.ResponseWriter, r *http.Request) {
 	w.Header().Add("Set-Cookie", csrfCookie+"="+tx.csrf+"; Max-Age=864000; Path=/usernamepassword/login; HttpOnly; Secure")
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	if s.cfg.LoginPageWithoutConfig {
-		io.WriteString(w, loginPageWithoutConfig)
+		_, _ = io.WriteString(w, loginPageWithoutConfig)
 		return
 	}
 	cfg, _ := json.Marshal(s.injectedConfig(tx)) // maps of strings always marshal
