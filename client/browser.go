@@ -24,10 +24,12 @@ import (
 // state and exchanges the code with its verifier. Several clients offer this (homebridge-
 // peloton SPEC.md 4.1 "Browser sign-in"; the members web app does not consume the code first).
 //
-// Starting and finishing may be two runs of `peloton_exporter login`, so the pending verifier,
-// state and nonce are kept beside the state file (<state>.signin.json, mode 0600) until the
-// sign-in is finished or signInLifetime has passed. They are not in the state file itself: a
-// running exporter rewrites that from memory and would drop them.
+// Starting and finishing may be two runs of `peloton_exporter login`, so the pending verifier
+// and state are kept beside the state file (<state>.signin.json, mode 0600) until the sign-in
+// is finished or signInLifetime has passed. They are not in the state file itself: a running
+// exporter rewrites that from memory and would drop them. The authorize URL's nonce is not
+// kept: it would only be checked in the id_token, which the exporter does not use, and the
+// code is bound to this sign-in by the PKCE verifier and the state.
 
 // signInLifetime is how long a started sign-in can be finished. Auth0's login transaction
 // outlives a member's sign-in by far; codes are short-lived, which is why the URL is best
@@ -38,7 +40,6 @@ const signInLifetime = 30 * time.Minute
 type pendingSignIn struct {
 	Verifier    string `json:"code_verifier"`
 	State       string `json:"state"`
-	Nonce       string `json:"nonce"`
 	Created     int64  `json:"created"` // Unix seconds
 	AuthURL     string `json:"auth_url"`
 	ClientID    string `json:"client_id"`
@@ -64,7 +65,7 @@ func (c *Client) StartBrowserSignIn() (string, error) {
 		return "", errors.New("browser sign-in needs a state file (--peloton.state-file) to keep the tokens in")
 	}
 	p := newPKCE()
-	pending := pendingSignIn{Verifier: p.verifier, State: randomString(16), Nonce: randomString(16), Created: c.cfg.Now().Unix(),
+	pending := pendingSignIn{Verifier: p.verifier, State: randomString(16), Created: c.cfg.Now().Unix(),
 		AuthURL: c.cfg.AuthURL, ClientID: c.cfg.ClientID, RedirectURI: c.cfg.RedirectURI}
 	b, err := json.Marshal(pending)
 	if err == nil {
@@ -73,13 +74,14 @@ func (c *Client) StartBrowserSignIn() (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("keeping the sign-in beside the state file: %w", err)
 	}
-	return c.cfg.AuthURL + "/authorize?" + c.authorizeQuery(p, pending.State, pending.Nonce).Encode(), nil
+	return c.cfg.AuthURL + "/authorize?" + c.authorizeQuery(p, pending.State, randomString(16)).Encode(), nil
 }
 
 // FinishBrowserSignIn takes the URL the browser landed on, checks it against the pending
 // sign-in, exchanges its code and saves the tokens in the state file. A running exporter with
-// the same state file takes them the next time it needs new tokens. A sign-in also lifts a
-// stop of password logins for a blocked account: the member has dealt with it.
+// the same state file takes them the next time it needs new tokens. A sign-in also lifts any
+// stop of password logins (refused credentials, a blocked account, a verification step): the
+// member has acted (see loginStop.afterSignIn).
 func (c *Client) FinishBrowserSignIn(ctx context.Context, callbackURL string) error {
 	path := SignInFile(c.cfg.StateFile)
 	if path == "" {
@@ -155,20 +157,33 @@ func parseCallbackURL(s string, c *Client) (*url.URL, error) {
 	return u, nil
 }
 
-// signedIn adopts the tokens of a browser sign-in and saves them, marked as such.
+// signedIn adopts the tokens of a browser sign-in and saves them, marked as such. The state
+// file is read again first: this process (the login command) loaded it before the member
+// signed in, and a running exporter may have changed it since (a refusal counted, a refresh
+// token rotated). Only the tokens and the sign-in's own fields change, and the refusal budget
+// as a sign-in changes it.
 func (ts *tokenSource) signedIn(tr *tokenResponse) {
 	ts.mu.Lock()
 	defer ts.mu.Unlock()
+	ts.st = ts.store.load()
 	ts.adoptLocked(tr)
 	ts.st.SignedInAt = ts.c.cfg.Now().Unix()
-	if stop := ts.st.LoginStop; stop != nil && stop.Blocked {
-		next := *stop
-		next.Blocked = false
-		ts.st.LoginStop = &next
-		if next.Refusals == 0 {
-			ts.st.LoginStop = nil
-		}
-	}
+	ts.st.LoginStop = ts.st.LoginStop.afterSignIn()
+	ts.gate.signedIn()
+	ts.commit()
+}
+
+// adoptSignInLocked takes the tokens a browser sign-in saved, in another process: only them
+// and the sign-in's time, so that what this process knows and the other may not (a refusal
+// counted since it read the file) stands, and the refusal budget changes only as a sign-in
+// changes it. ts.mu must be held.
+func (ts *tokenSource) adoptSignInLocked(disk tokenState) {
+	ts.st.AccessToken, ts.st.RefreshToken = disk.AccessToken, disk.RefreshToken
+	ts.st.IssuedAt, ts.st.ExpiresAt, ts.st.SignedInAt = disk.IssuedAt, disk.ExpiresAt, disk.SignedInAt
+	ts.st.LoginStop = ts.st.LoginStop.afterSignIn()
+	ts.st.Version = stateVersion
+	ts.rejected = false
+	ts.gate.signedIn()
 	ts.commit()
 }
 

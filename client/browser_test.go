@@ -1,6 +1,7 @@
 package client_test
 
 import (
+	"encoding/json"
 	"errors"
 	"net/http"
 	"net/url"
@@ -110,5 +111,122 @@ func TestRunningExporterTakesASignIn(t *testing.T) {
 	}
 	if running.CredentialsRefused() {
 		t.Error("the sign-in did not lift the blocked account's stop")
+	}
+}
+
+// stopAfterRefusals runs the exporter with a wrong password until its logins stop.
+func (e *env) stopAfterRefusals() {
+	e.t.Helper()
+	cfg := e.config()
+	cfg.Password = "wrong-password-123"
+	e.stopAfterRefusalsWith(cfg)
+}
+
+// A browser sign-in lifts a stop for refused credentials, as the advice says: the member has
+// acted, the gauge drops, and a restart with the same password is not stopped either. The
+// refusals in a row are cut to 3, not forgotten: the sign-in may come from another network.
+func TestBrowserSignInLiftsARefusedCredentialsStop(t *testing.T) {
+	e := newEnv(t, simulator.Config{Workouts: 10})
+	e.stopAfterRefusals()
+	cfg := e.config()
+	cfg.Password = "wrong-password-123"
+	running := e.client(cfg) // restarted, still stopped
+	if !running.CredentialsRefused() {
+		t.Fatal("not stopped")
+	}
+	other := e.client(tokenlessConfig(e)) // the login command
+	if err := other.FinishBrowserSignIn(ctx(t), e.signIn(other)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := running.Me(ctx(t)); err != nil {
+		t.Fatalf("the running exporter after the sign-in: %v", err)
+	}
+	if running.CredentialsRefused() {
+		t.Error("the sign-in did not lift the refused credentials' stop")
+	}
+	stop, _ := readState(t, e.state)["login_stop"].(map[string]any)
+	if stop["consecutive"] != 3.0 || stop["refusals"] != nil || stop["credentials"] != nil {
+		t.Errorf("budget after the sign-in: %v, want only the 3 refusals in a row", stop)
+	}
+	if c := e.client(cfg); c.CredentialsRefused() {
+		t.Error("a restart with the same password is stopped again")
+	}
+}
+
+// The login command saves its sign-in into the state file as it is when the sign-in ends, not
+// as it was when the command started: a refusal the exporter counted meanwhile stands.
+func TestSignInKeepsWhatTheExporterSavedMeanwhile(t *testing.T) {
+	e := newEnv(t, simulator.Config{Workouts: 10})
+	other := e.client(tokenlessConfig(e)) // started before the refusals: its state is empty
+	e.stopAfterRefusals()
+	if err := other.FinishBrowserSignIn(ctx(t), e.signIn(other)); err != nil {
+		t.Fatal(err)
+	}
+	st := readState(t, e.state)
+	if stop, _ := st["login_stop"].(map[string]any); stop["consecutive"] != 3.0 || st["signed_in_at"] == nil {
+		t.Errorf("state after the sign-in: %v, want the sign-in and the 3 refusals in a row", st)
+	}
+}
+
+// A running exporter takes only the tokens of a sign-in another process saved, and keeps its
+// own budget (cut as a sign-in cuts it), whatever the other process wrote of it.
+func TestRunningExporterTakesOnlyTheTokensOfASignIn(t *testing.T) {
+	e := newEnv(t, simulator.Config{Workouts: 10})
+	cfg := e.config()
+	for _, password := range []string{"wrong-1", "wrong-2"} { // 6 refusals in a row: the ceiling
+		cfg.Password = password
+		e.stopAfterRefusalsWith(cfg)
+	}
+	running := e.client(cfg)
+	if !running.CredentialsRefused() {
+		t.Fatal("not stopped at the ceiling")
+	}
+	// A sign-in saved by an older login command, from a stale copy without the budget.
+	st := readState(t, e.state)
+	st["access_token"], st["refresh_token"] = e.sim.IssueTokens()
+	st["signed_in_at"] = e.clock.Now().Unix()
+	delete(st, "login_stop")
+	b, _ := json.Marshal(st)
+	if err := os.WriteFile(e.state, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := running.Me(ctx(t)); err != nil {
+		t.Fatalf("after the sign-in: %v", err)
+	}
+	if stop, _ := readState(t, e.state)["login_stop"].(map[string]any); stop["consecutive"] != 3.0 || running.CredentialsRefused() {
+		t.Errorf("budget after taking the sign-in: %v (stopped: %v), want 3 refusals in a row and no stop", stop, running.CredentialsRefused())
+	}
+}
+
+func (e *env) stopAfterRefusalsWith(cfg client.Config) {
+	e.t.Helper()
+	before := e.sim.Requests(simulator.EndpointLogin)
+	c := e.client(cfg)
+	for i := 0; i < 4; i++ {
+		c.Me(ctx(e.t))
+		e.clock.Advance(9 * time.Hour)
+	}
+	if !c.CredentialsRefused() || e.sim.Requests(simulator.EndpointLogin)-before != 3 {
+		e.t.Fatalf("not stopped after 3 refusals (%d posts)", e.sim.Requests(simulator.EndpointLogin)-before)
+	}
+}
+
+// A member whose logins ask for a verification step: the password login stops at once, and a
+// browser sign-in, where the member passes the step, gets the exporter going.
+func TestSignInAfterAVerificationStep(t *testing.T) {
+	e := newEnv(t, simulator.Config{Workouts: 10, VerifyLogins: true})
+	running := e.client(e.config())
+	if _, err := running.Me(ctx(t)); !errors.Is(err, client.ErrVerificationRequired) || !running.CredentialsRefused() {
+		t.Fatalf("err = %v, stopped = %v; want a verification step that stops password logins", err, running.CredentialsRefused())
+	}
+	other := e.client(tokenlessConfig(e))
+	if err := other.FinishBrowserSignIn(ctx(t), e.signIn(other)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := running.Me(ctx(t)); err != nil || running.CredentialsRefused() {
+		t.Fatalf("after the sign-in: err = %v, stopped = %v", err, running.CredentialsRefused())
+	}
+	if n := e.sim.Requests(simulator.EndpointLogin); n != 2 { // the exporter's one, the browser's one
+		t.Errorf("%d credential posts, want 2", n)
 	}
 }

@@ -103,9 +103,11 @@ type Client struct {
 	http   *http.Client
 	tokens *tokenSource
 
-	mu         sync.Mutex
-	counts     map[RequestCount]uint64
-	retryAfter time.Time // Peloton's 429 asked us to wait until then
+	mu     sync.Mutex
+	counts map[RequestCount]uint64
+	// retryAfter is, by host, until when a 429 asked us to wait: a login throttled on the
+	// auth host must not stop API calls that have a valid token, nor the API's 429 a login.
+	retryAfter map[string]time.Time
 }
 
 // RequestCount names one (endpoint, code) pair of the request counter; code is the HTTP status
@@ -132,7 +134,8 @@ func New(cfg Config) (*Client, error) {
 			// must not wander off Peloton's hosts.
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 		},
-		counts: map[RequestCount]uint64{},
+		counts:     map[RequestCount]uint64{},
+		retryAfter: map[string]time.Time{},
 	}
 	c.tokens = newTokenSource(c)
 	return c, nil
@@ -174,10 +177,12 @@ type response struct {
 }
 
 // send performs one request with the per-request timeout, counts it, reads the body within the
-// size limit and turns a 429 into a wait that later requests honour without calling Peloton.
+// size limit and turns a 429 into a wait that later requests to the same host honour without
+// calling Peloton.
 func (c *Client) send(ctx context.Context, hc *http.Client, endpoint string, req *http.Request) (*response, error) {
+	host := strings.ToLower(req.URL.Host)
 	c.mu.Lock()
-	wait := c.retryAfter
+	wait := c.retryAfter[host]
 	c.mu.Unlock()
 	if c.cfg.Now().Before(wait) {
 		return nil, &RateLimitedError{Endpoint: endpoint, Until: wait}
@@ -205,15 +210,20 @@ func (c *Client) send(ctx context.Context, hc *http.Client, endpoint string, req
 	}
 	r := &response{status: resp.StatusCode, header: resp.Header, body: body}
 	// A blocked account is no rate limit: waiting does not lift it, and the API goes on
-	// working with the tokens there are. The login step tells the member.
+	// working with the tokens there are. The login step tells the member. Auth0's throttling
+	// of this IP is one, and lifts by itself (isAccountBlocked).
 	if resp.StatusCode == http.StatusTooManyRequests && !isAccountBlocked(r) {
-		until := c.cfg.Now().Add(retryWait(resp.Header, c.cfg.Now()))
+		wait, reason := time.Minute, ""
+		if isIPThrottled(r) {
+			wait, reason = ipThrottleWait, "Auth0 throttles logins from this IP after many failed ones; it lifts by itself"
+		}
+		until := c.cfg.Now().Add(retryWait(resp.Header, c.cfg.Now(), wait))
 		c.mu.Lock()
-		if until.After(c.retryAfter) {
-			c.retryAfter = until
+		if until.After(c.retryAfter[host]) {
+			c.retryAfter[host] = until
 		}
 		c.mu.Unlock()
-		return nil, &RateLimitedError{Endpoint: endpoint, Until: until}
+		return nil, &RateLimitedError{Endpoint: endpoint, Until: until, Reason: reason}
 	}
 	if loc := resp.Header.Get("Location"); loc != "" && resp.StatusCode >= 300 && resp.StatusCode < 400 {
 		if u, err := req.URL.Parse(loc); err == nil {
@@ -244,15 +254,15 @@ func unwrapURLError(err error) error {
 
 // retryWait is how long a 429 asks to wait: Retry-After, else Auth0's x-ratelimit-reset (the
 // epoch second when the limit resets: Auth0's rate-limit policy; the auth0 Ruby SDK reads it
-// as Time.at), else a minute. Never more than a day.
-func retryWait(h http.Header, now time.Time) time.Duration {
+// as Time.at), else otherwise. Never more than a day.
+func retryWait(h http.Header, now time.Time, otherwise time.Duration) time.Duration {
 	if v := h.Get("Retry-After"); v != "" {
 		return parseRetryAfter(v, now)
 	}
 	if reset, err := strconv.ParseInt(strings.TrimSpace(h.Get("X-Ratelimit-Reset")), 10, 64); err == nil && reset > 0 {
 		return min(max(time.Unix(reset, 0).Sub(now), time.Second), 24*time.Hour)
 	}
-	return time.Minute
+	return otherwise
 }
 
 // parseRetryAfter reads Retry-After as seconds or an HTTP date. Without a usable value it waits

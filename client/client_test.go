@@ -452,6 +452,45 @@ func TestRateLimitIsHonoured(t *testing.T) {
 	}
 }
 
+// A 429 of the login waits on the auth host only: the API goes on with the token there is, and
+// an API 429 does not hold up the login either.
+func TestRateLimitsAreKeptPerHost(t *testing.T) {
+	e := newEnv(t, simulator.Config{Workouts: 10})
+	c := e.client(e.config())
+	if _, err := c.Me(ctx(t)); err != nil {
+		t.Fatal(err)
+	}
+	e.clock.Advance(37 * time.Hour) // 11h of 48h left: a renewal is due, the token still valid
+	e.sim.RevokeRefreshTokens()     // so the renewal is a password login
+	e.sim.InjectFault(simulator.EndpointLogin, simulator.Fault{Status: 429, Body: `{}`, Header: http.Header{"Retry-After": {"600"}}})
+	before := e.sim.Requests(simulator.EndpointMe)
+	for i := 0; i < 3; i++ {
+		if _, err := c.Me(ctx(t)); err != nil {
+			t.Fatalf("call %d with a valid token while the login waits: %v", i, err)
+		}
+		e.clock.Advance(2 * time.Minute)
+	}
+	if n := e.sim.Requests(simulator.EndpointMe) - before; n != 3 {
+		t.Errorf("%d API calls reached Peloton, want 3", n)
+	}
+
+	e2 := newEnv(t, simulator.Config{Workouts: 10, AccessTokenTTL: 2 * time.Hour})
+	c2 := e2.client(e2.config())
+	if _, err := c2.Me(ctx(t)); err != nil {
+		t.Fatal(err)
+	}
+	e2.sim.InjectFault(simulator.EndpointOverview, simulator.Fault{Status: 429, Body: `{}`, Header: http.Header{"Retry-After": {"7200"}}, Times: 1})
+	c2.Overview(ctx(t))
+	e2.clock.Advance(100 * time.Minute) // inside the renew margin
+	e2.sim.RevokeRefreshTokens()
+	if _, err := c2.Me(ctx(t)); !errors.As(err, new(*client.RateLimitedError)) {
+		t.Fatalf("the API host's wait: err = %v, want it to hold", err)
+	}
+	if n := e2.sim.Requests(simulator.EndpointLogin); n != 2 {
+		t.Errorf("%d logins, want 2: the API's wait must not hold up the login", n)
+	}
+}
+
 func TestAPIErrorsAreClear(t *testing.T) {
 	cases := []struct {
 		name  string

@@ -17,6 +17,10 @@ import (
 // of the live exchange as the public record documents it (internal/conformance), independent
 // of the simulator: every request must be what the live service wants, step by step, and
 // every answer must be understood as the live one means it.
+// errRateLimited stands for a *client.RateLimitedError in the table below, errServiceNotFound
+// for the error /authorize sends back for an unknown audience, with its description.
+var errRateLimited, errServiceNotFound = errors.New("rate limited"), errors.New("service not found")
+
 func TestLoginConformsToTheLiveExchange(t *testing.T) {
 	tr, err := conformance.Load()
 	if err != nil {
@@ -29,6 +33,8 @@ func TestLoginConformsToTheLiveExchange(t *testing.T) {
 		"request_rejected": client.ErrLoginRejected,
 		"account_blocked":  client.ErrAccountBlocked,
 		"verification":     client.ErrVerificationRequired,
+		"ip_throttled":     errRateLimited, // the same code as a blocked account, and no block
+		"authorize_error":  errServiceNotFound,
 	} {
 		t.Run(flow, func(t *testing.T) {
 			replay, err := conformance.StartReplay(tr.Flow(flow))
@@ -37,8 +43,12 @@ func TestLoginConformsToTheLiveExchange(t *testing.T) {
 			}
 			defer replay.Close()
 			logs := &syncbuf.Buffer{}
-			c, err := client.New(client.Config{Username: "member@example.com", Password: "correct horse", Transport: replay.Transport(),
-				Timeout: 5 * time.Second, Logger: log.NewLogfmtLogger(logs)})
+			cfg := client.Config{Username: "member@example.com", Password: "correct horse", Transport: replay.Transport(),
+				Timeout: 5 * time.Second, Logger: log.NewLogfmtLogger(logs)}
+			if errors.Is(want, errServiceNotFound) {
+				cfg.Audience = "https://api.onepeloton.com/v2/" // one Peloton's Auth0 does not know
+			}
+			c, err := client.New(cfg)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -50,6 +60,15 @@ func TestLoginConformsToTheLiveExchange(t *testing.T) {
 				}
 				if err == nil || !strings.Contains(err.Error(), "me:") {
 					t.Errorf("err = %v, want the API call (not in the replay) to fail", err)
+				}
+			case errors.Is(want, errServiceNotFound):
+				if err == nil || !strings.Contains(err.Error(), "access_denied: Service not found: https://api.onepeloton.com/v2/") {
+					t.Errorf("err = %v, want the error sent back with its description", err)
+				}
+			case errors.Is(want, errRateLimited):
+				var rl *client.RateLimitedError
+				if !errors.As(err, &rl) || errors.Is(err, client.ErrAccountBlocked) || c.CredentialsRefused() {
+					t.Errorf("err = %v (stopped: %v), want a rate limit that lifts by itself", err, c.CredentialsRefused())
 				}
 			case !errors.Is(err, want):
 				t.Errorf("err = %v, want %v", err, want)

@@ -15,8 +15,8 @@ import (
 var ErrCredentialsRefused = errors.New("login refused: Peloton refused the username or password")
 
 // ErrAccountBlocked means Auth0's brute-force protection blocked password logins for the
-// account (10 failed logins from one IP): nothing but the member's action lifts it, so every
-// password login stops.
+// account (10 failed logins in a row from one IP): nothing but the member's action lifts it,
+// so every password login stops.
 var ErrAccountBlocked = errors.New("account blocked: Peloton has blocked password logins for this account after repeated failed logins " +
 	"(Auth0 brute-force protection) and e-mailed the member a link to unblock it")
 
@@ -29,28 +29,67 @@ var ErrLoginRejected = errors.New("login rejected: Peloton rejected the login re
 var ErrVerificationRequired = errors.New("verification required: Peloton asks for a verification step (an e-mailed code, MFA or a bot check) " +
 	"that a headless login cannot do: sign in with a browser instead (peloton_exporter login)")
 
-// LoginStoppedError means no password login is tried any more with these credentials: Peloton
-// refused them maxRefusals times, or blocked the account. A change of username or password
-// lifts it at once.
+// errUnanswered marks a credentials post that was sent but got no answer (a timeout, a cut
+// connection): Auth0 may have counted it as a failed login, so the budget does too.
+var errUnanswered = errors.New("the credentials were sent but no answer came")
+
+type unansweredError struct{ err error }
+
+func (e *unansweredError) Error() string {
+	return e.err.Error() + " (the credentials were sent: the attempt counts as refused, since Peloton may have counted it)"
+}
+func (e *unansweredError) Is(target error) bool { return target == errUnanswered }
+func (e *unansweredError) Unwrap() error        { return e.err }
+
+// LoginStoppedError means no password login is tried: Peloton refused these credentials
+// maxRefusals times, or refused maxConsecutiveRefusals logins in a row of any credentials,
+// blocked the account, asked for a verification step, or rejected maxRejections requests in a
+// row. The username and password are read when the exporter starts, so a change is tried (at
+// once) after a restart; a browser sign-in lifts every stop.
 type LoginStoppedError struct {
-	Refusals int
-	Blocked  bool
+	Refusals     int  // refused logins with these credentials
+	Consecutive  int  // refused logins in a row with any credentials, since the last success
+	Blocked      bool // Auth0 blocked the account
+	Verification bool // Peloton asked for a verification step
+	Rejections   int  // requests in a row Peloton rejected as malformed, since the start
 }
 
 func (e *LoginStoppedError) Error() string {
-	if e.Blocked {
-		return "password logins stopped, " + ErrAccountBlocked.Error() + "; once it is unblocked, sign in with " +
-			"peloton_exporter login (or change the password), and password logins resume"
+	const signIn = "sign in with peloton_exporter login"
+	ceiling := e.Consecutive >= maxConsecutiveRefusals // not even changed credentials are tried
+	switch {
+	case e.Blocked && ceiling:
+		return "password logins stopped, " + ErrAccountBlocked.Error() + "; once it is unblocked, " + signIn + ", and password logins resume"
+	case e.Blocked:
+		return "password logins stopped, " + ErrAccountBlocked.Error() + "; once it is unblocked, " + signIn +
+			" (or change the password, at Peloton and for the exporter, and restart it), and password logins resume"
+	case e.Verification:
+		return "password logins stopped: Peloton asks for a verification step (an e-mailed code, MFA or a bot check) that a " +
+			"headless login cannot do, and each try could e-mail the member another code: " + signIn +
+			" (or change the username or password and restart the exporter), and password logins resume"
+	case ceiling:
+		return fmt.Sprintf("password logins stopped after %d refused attempts in a row with more than one password: Auth0 blocks "+
+			"the account after 10, and the member's own attempts count too, so not even a changed password is tried: "+signIn+
+			", after which a corrected password is tried again", e.Consecutive)
+	case e.Refusals >= maxRefusals:
+		return fmt.Sprintf("password logins stopped after %d refused attempts with these credentials, so that a wrong password "+
+			"cannot get the account blocked: correct the username or password and restart the exporter (it reads them at start; "+
+			"changed ones are then tried at once), or "+signIn, e.Refusals)
 	}
-	return fmt.Sprintf("password logins stopped after %d refused attempts, so that a wrong password cannot get the "+
-		"account blocked: correct the username or password (a changed one is tried at once) or sign in with peloton_exporter login", e.Refusals)
+	return fmt.Sprintf("password logins stopped after Peloton rejected %d login requests in a row: it rejected the request itself, "+
+		"not the password (has Peloton's login page changed?); restart the exporter to try again (an upgrade may fix it), or "+signIn, e.Rejections)
 }
 
 func (e *LoginStoppedError) Unwrap() error {
-	if e.Blocked {
+	switch {
+	case e.Blocked:
 		return ErrAccountBlocked
+	case e.Verification:
+		return ErrVerificationRequired
+	case e.Refusals >= maxRefusals, e.Consecutive >= maxConsecutiveRefusals:
+		return ErrCredentialsRefused
 	}
-	return ErrCredentialsRefused
+	return ErrLoginRejected
 }
 
 // ErrLegacyLoginRetired is what Peloton's retired POST /auth/login answers since late 2025.
@@ -78,10 +117,15 @@ func (e *HTTPError) Error() string {
 type RateLimitedError struct {
 	Endpoint string
 	Until    time.Time
+	Reason   string // what Peloton said, when it said more than 429
 }
 
 func (e *RateLimitedError) Error() string {
-	return fmt.Sprintf("%s: rate limited by Peloton until %s", e.Endpoint, e.Until.UTC().Format(time.RFC3339))
+	msg := fmt.Sprintf("%s: rate limited by Peloton until %s", e.Endpoint, e.Until.UTC().Format(time.RFC3339))
+	if e.Reason != "" {
+		msg += " (" + e.Reason + ")"
+	}
+	return msg
 }
 
 // LoginBackoffError means a password login is not attempted yet, to protect the account.
@@ -152,23 +196,57 @@ type refusedError struct{ *HTTPError }
 func (e *refusedError) Is(target error) bool { return target == errTokenRefused }
 func (e *refusedError) Unwrap() error        { return e.HTTPError }
 
-// loginError is the JSON error body of Auth0's /usernamepassword/login.
+// loginError is the JSON error body of Auth0's /usernamepassword/login (name, code,
+// description), or of its OAuth endpoints (error, error_description).
 type loginError struct {
-	Name        string `json:"name"`
-	Code        string `json:"code"`
-	Description string `json:"description"`
+	Name             string `json:"name"`
+	Code             string `json:"code"`
+	Description      string `json:"description"`
+	Error            string `json:"error"`
+	ErrorDescription string `json:"error_description"`
 }
 
 func parseLoginError(r *response) loginError {
 	var le loginError
 	_ = json.Unmarshal(r.body, &le)
+	if le.Code == "" {
+		le.Code = le.Error
+	}
+	if le.Description == "" {
+		le.Description = le.ErrorDescription
+	}
 	return le
 }
 
-// isAccountBlocked tells whether r is Auth0's brute-force block (429 too_many_attempts).
+// Auth0 answers 429 too_many_attempts for two protections that must not be confused:
+//   - brute-force protection, which blocks the account for this IP until the member acts (the
+//     unblock link, a password change): "Your account has been blocked after multiple
+//     consecutive login attempts." (auth0/lock src/i18n/en.js, too_many_attempts; the same text
+//     is Universal Login's user-blocked message);
+//   - suspicious IP throttling, which slows an IP that failed too many logins across accounts
+//     and lifts by itself: "We have detected suspicious login behavior and further attempts
+//     will be blocked. Please contact the administrator." (Auth0 docs, "Suspicious IP
+//     Throttling": 429 "until that IP address is no longer throttled"; the body as Auth0's
+//     Custom Token Exchange attack-protection page shows it; Universal Login's ip-blocked
+//     message).
+//
+// Only the first is a blocked account; the second is a rate limit.
 func isAccountBlocked(r *response) bool {
-	return r.status == http.StatusTooManyRequests && parseLoginError(r).Code == "too_many_attempts"
+	le := parseLoginError(r)
+	return r.status == http.StatusTooManyRequests && le.Code == "too_many_attempts" &&
+		strings.Contains(strings.ToLower(le.Description), "account has been blocked")
 }
+
+// isIPThrottled tells whether r is Auth0's suspicious IP throttling (see isAccountBlocked).
+func isIPThrottled(r *response) bool {
+	return r.status == http.StatusTooManyRequests && parseLoginError(r).Code == "too_many_attempts" && !isAccountBlocked(r)
+}
+
+// ipThrottleWait is how long a throttled IP waits when Auth0 says nothing: by default Auth0
+// grants a throttled IP one more login every 864,000 ms (the pre-login stage's rate of its
+// suspicious IP throttling settings, Management API), "approximately 1 additional attempt
+// every 15 minutes" (auth0/docs brute-force-protection-triggers-actions.md).
+const ipThrottleWait = 15 * time.Minute
 
 // isOAuthRefusal tells whether a token endpoint answer is Auth0 refusing the grant: a 4xx
 // (not 429) whose JSON body names an OAuth error.

@@ -617,8 +617,11 @@ func FuzzLoginPage(f *testing.F) {
 }
 
 // FuzzCredentialsAnswer classifies what the credentials post could answer. It never panics,
-// a 200 is never a refusal, a 429 too_many_attempts is always the blocked account, and an
-// unknown answer's error shows no secret of the body.
+// a 200 is never a refusal, and an unknown answer's error shows no secret of the body. Of the
+// two protections that answer 429 too_many_attempts, judged here from the body's keys, not by
+// the code under test: the brute-force block, whose description says the account has been
+// blocked, is always the blocked account; the IP throttling, whose description says nothing
+// of the account ("further attempts will be blocked"), never is.
 func FuzzCredentialsAnswer(f *testing.F) {
 	f.Fuzz(func(t *testing.T, status int, body []byte) {
 		if status < 100 || status > 599 {
@@ -626,15 +629,46 @@ func FuzzCredentialsAnswer(f *testing.F) {
 		}
 		r := &response{status: status, header: http.Header{}, body: body}
 		err := credentialsRefusal(r)
-		switch {
-		case status == http.StatusOK && err != nil:
+		if status == http.StatusOK && err != nil {
 			t.Fatalf("200 gave %v", err)
-		case isAccountBlocked(r) && !errors.Is(err, ErrAccountBlocked):
-			t.Fatalf("too_many_attempts gave %v", err)
+		}
+		if code, description, ok := auth0Error(body); ok && status == http.StatusTooManyRequests && code == "too_many_attempts" {
+			said := strings.ToLower(description)
+			switch blocked := errors.Is(err, ErrAccountBlocked); {
+			case strings.Contains(said, "account has been blocked") && !blocked:
+				t.Fatalf("the brute-force block %q gave %v", description, err)
+			case !strings.Contains(said, "account") && blocked:
+				t.Fatalf("a too_many_attempts that says nothing of the account (%q) was taken for a blocked account", description)
+			}
 		}
 		var he *HTTPError
 		if errors.As(err, &he) {
 			checkNoSecret(t, body, he.Message)
 		}
 	})
+}
+
+// auth0Error reads the code and description of a /usernamepassword/login error body, when the
+// body is a JSON object that names each of them once (keys compared as encoding/json does,
+// without regard to case) and names no OAuth error beside them.
+func auth0Error(body []byte) (code, description string, ok bool) {
+	var m map[string]json.RawMessage
+	if json.Unmarshal(body, &m) != nil {
+		return "", "", false
+	}
+	get := func(name string) (string, bool) {
+		var found []json.RawMessage
+		for k, v := range m {
+			if strings.EqualFold(k, name) {
+				found = append(found, v)
+			}
+		}
+		var s string
+		return s, len(found) == 1 && json.Unmarshal(found[0], &s) == nil
+	}
+	code, okCode := get("code")
+	description, okDesc := get("description")
+	_, oauth := get("error")
+	_, oauthDesc := get("error_description")
+	return code, description, okCode && okDesc && description != "" && !oauth && !oauthDesc
 }

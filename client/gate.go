@@ -12,41 +12,65 @@ import (
 	"golang.org/x/crypto/argon2"
 )
 
-// maxRefusals is how many refused password logins the exporter risks with one set of
-// credentials, in total and across restarts. Auth0's brute-force protection blocks a user
-// from an IP after 10 failed logins (Auth0 docs, "Brute-Force Protection"); 3 leaves the
-// member room for their own typos, and a crash-looping container cannot count up to 10.
-const maxRefusals = 3
+// The refusal budget. Auth0's brute-force protection counts the failed logins of one user from
+// one IP in a row, whatever password each tried, and blocks the pair after 10 until the member
+// unblocks it, changes the password or an administrator lifts it (Auth0 docs, "User/Password
+// Authentication Rate Limits": "more than 10 times consecutively from a single IP address";
+// auth0/docs articles/anomaly-detection/references/brute-force-protection-triggers-actions.md).
+// So the budget is kept in two counts, both in the state file:
+//   - Consecutive: every refused password login since the last successful one, of any
+//     credentials. Only a success resets it (a browser sign-in cuts it: see afterSignIn). At
+//     maxConsecutiveRefusals no password login is tried at all, whatever the credentials.
+//   - Refusals: those of the credentials in use. At maxRefusals they are not tried again;
+//     changed credentials are tried at once, within the ceiling above.
+//
+// An attempt is counted, and saved, before the credentials are posted (charge), and given back
+// when the answer is anything but a refusal (record): a post whose answer is lost, to a
+// timeout or to a SIGKILL between Auth0's 401 and the save, stays counted, since Auth0 may
+// have counted it.
+const (
+	// maxRefusals is how many refused password logins one set of credentials may have: room
+	// for the member's own typos, and a crash-looping container cannot count up to 10.
+	maxRefusals = 3
+	// maxConsecutiveRefusals is the ceiling of refusals in a row with any credentials, well
+	// below Auth0's 10: two wrong passwords at most, and 4 attempts left to the member.
+	maxConsecutiveRefusals = 6
+	// maxRejections is how many login requests in a row Peloton may reject as malformed (403
+	// AnomalyDetected) before password logins stop until a restart: retrying an outdated
+	// request cannot help.
+	maxRejections = 3
+)
 
-// loginStop is the refusal budget, kept in the state file while it is not whole: how often
-// Peloton refused the credentials it fingerprints, or that it blocked the account.
+// loginStop is the refusal budget, kept in the state file while it is not whole.
 type loginStop struct {
-	Refusals int   `json:"refusals,omitempty"`
-	Blocked  bool  `json:"blocked,omitempty"`
-	Last     int64 `json:"last"` // Unix seconds of the latest refusal, for the back-off after a restart
-	// Credentials fingerprints the refused username and password so that a change lifts the
-	// stop at once: "salt:hash", base64, of Argon2id over the pair. It is kept only while a
-	// stop stands, so it is a fingerprint of credentials Peloton refused (or of a blocked
-	// account's); like any check value it would confirm a guess, which the memory-hard
-	// Argon2id with a random salt makes slow, and the 0600 state file holds the far more
-	// useful refresh token anyway. It cannot be turned back into the password.
-	Credentials string `json:"credentials"`
+	Refusals    int  `json:"refusals,omitempty"`    // refused posts of the fingerprinted credentials
+	Consecutive int  `json:"consecutive,omitempty"` // refused posts of any credentials since the last success
+	Blocked     bool `json:"blocked,omitempty"`     // Auth0 blocked the account for these credentials
+	// Verification: Peloton answered these credentials with a verification step (an e-mailed
+	// code, MFA), which a headless login cannot do and each try may e-mail again.
+	Verification bool  `json:"verification,omitempty"`
+	Last         int64 `json:"last"` // Unix seconds of the latest counted attempt, for the back-off after a restart
+	// Credentials fingerprints the username and password that Refusals, Blocked and
+	// Verification are about, so that a change is noticed: "salt:key", base64, of Argon2id
+	// over the pair with a random salt, cut to fpKeyLen bytes. It is empty when only
+	// Consecutive stands.
+	Credentials string `json:"credentials,omitempty"`
 }
 
 // loginGate decides when a password login may be tried. It owns the rate limit (at most one
 // login per LoginInterval, exponential back-off after failures up to MaxLoginBackoff) and the
-// refusal budget (maxRefusals refused logins per set of credentials, none once the account is
-// blocked). Logins run one at a time (the token source's flight), so the gate is consulted by
-// one caller at a time; its mutex is for readers of the metric.
+// refusal budget. Logins run one at a time (the token source's flight), so the gate is
+// consulted by one caller at a time; its mutex is for readers of the metric.
 type loginGate struct {
 	cfg Config
 
-	mu       sync.Mutex
-	next     time.Time // no password login before this
-	failures int       // consecutive failed logins since the last success
-	lastErr  error
-	fpFor    string // the stop fingerprint whose match is cached in fpMatch
-	fpMatch  bool
+	mu         sync.Mutex
+	next       time.Time // no password login before this
+	failures   int       // consecutive failed logins since the last success
+	rejections int       // consecutive requests Peloton rejected as malformed, since the start
+	lastErr    error
+	fpFor      string // the fingerprint whose match is cached in fpMatch
+	fpMatch    bool
 }
 
 func newLoginGate(cfg Config) *loginGate { return &loginGate{cfg: cfg} }
@@ -54,42 +78,80 @@ func newLoginGate(cfg Config) *loginGate { return &loginGate{cfg: cfg} }
 // credentials is what the fingerprint covers.
 func (g *loginGate) credentials() string { return g.cfg.Username + "\x00" + g.cfg.Password }
 
-// applies tells whether stop was recorded for the configured credentials. The Argon2id check
-// is costly on purpose, so its answer is cached per stop.
-func (g *loginGate) applies(stop *loginStop) bool {
-	if stop == nil {
-		return false
-	}
+// matches tells whether fp fingerprints the configured credentials. The Argon2id check is
+// costly on purpose, so its answer is cached per fingerprint.
+func (g *loginGate) matches(fp string) bool {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if g.fpFor != stop.Credentials {
-		g.fpFor, g.fpMatch = stop.Credentials, fingerprintMatches(stop.Credentials, g.credentials())
+	if g.fpFor != fp {
+		g.fpFor, g.fpMatch = fp, fingerprintMatches(fp, g.credentials())
 	}
 	return g.fpMatch
 }
 
-// stops tells whether stop forbids password logins with the configured credentials.
+// current is stop as it bears on the configured credentials: what it records of other
+// credentials (their refusals, a block, a verification step) is dropped, the count in a row
+// is kept. changed tells that such a record was dropped.
+func (g *loginGate) current(stop *loginStop) (cur *loginStop, changed bool) {
+	if stop == nil {
+		return nil, false
+	}
+	next := *stop
+	next.Consecutive = max(next.Consecutive, next.Refusals) // every refusal is one in a row too
+	if next.Credentials == "" || !g.matches(next.Credentials) {
+		changed = next.Credentials != ""
+		next.Refusals, next.Blocked, next.Verification, next.Credentials = 0, false, false, ""
+	}
+	if next == (loginStop{Last: next.Last}) {
+		return nil, changed
+	}
+	if next == *stop {
+		return stop, false
+	}
+	return &next, changed
+}
+
+// stopped is why no password login may be tried with the budget cur (from current), or nil.
+func (g *loginGate) stopped(cur *loginStop) *LoginStoppedError {
+	g.mu.Lock()
+	rejections := g.rejections
+	g.mu.Unlock()
+	e := &LoginStoppedError{Rejections: rejections}
+	if cur != nil {
+		e.Refusals, e.Consecutive, e.Blocked, e.Verification = cur.Refusals, cur.Consecutive, cur.Blocked, cur.Verification
+	}
+	if e.Blocked || e.Verification || e.Refusals >= maxRefusals || e.Consecutive >= maxConsecutiveRefusals || e.Rejections >= maxRejections {
+		return e
+	}
+	return nil
+}
+
+// stops tells whether password logins with the configured credentials are stopped.
 func (g *loginGate) stops(stop *loginStop) bool {
-	return g.cfg.Password != "" && g.applies(stop) && (stop.Blocked || stop.Refusals >= maxRefusals)
+	if g.cfg.Password == "" {
+		return false
+	}
+	cur, _ := g.current(stop)
+	return g.stopped(cur) != nil
 }
 
 // admit says whether a password login may be tried now. It returns the budget to go on with:
-// nil when the credentials changed since the stop was recorded (the new ones are tried at
-// once, with a clean back-off).
+// stop as it bears on the configured credentials. Changed credentials are tried at once, with
+// a clean back-off, unless the ceiling of refusals in a row is reached.
 func (g *loginGate) admit(stop *loginStop) (*loginStop, error) {
 	now := g.cfg.Now()
-	if stop != nil && !g.applies(stop) {
+	cur, changed := g.current(stop)
+	if changed {
 		g.mu.Lock()
 		g.next, g.failures, g.lastErr = time.Time{}, 0, nil
 		g.mu.Unlock()
-		stop = nil
 	}
-	if stop != nil {
-		if stop.Blocked || stop.Refusals >= maxRefusals {
-			return stop, &LoginStoppedError{Refusals: stop.Refusals, Blocked: stop.Blocked}
-		}
-		// After a restart the in-memory back-off is gone; the refusals are not.
-		if until := time.Unix(stop.Last, 0).Add(g.backoff(stop.Refusals)); now.Before(until) {
+	if e := g.stopped(cur); e != nil {
+		return cur, e
+	}
+	// After a restart the in-memory back-off is gone; the refusals are not.
+	if cur != nil {
+		if until := time.Unix(cur.Last, 0).Add(g.backoff(cur.Refusals)); now.Before(until) {
 			g.mu.Lock()
 			g.next = maxTime(g.next, until)
 			g.mu.Unlock()
@@ -98,44 +160,95 @@ func (g *loginGate) admit(stop *loginStop) (*loginStop, error) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if now.Before(g.next) {
-		return stop, &LoginBackoffError{Until: g.next, Cause: g.lastErr}
+		return cur, &LoginBackoffError{Until: g.next, Cause: g.lastErr}
 	}
-	return stop, nil
+	return cur, nil
+}
+
+// charge is the budget cur (from admit) with one more refused attempt: what is saved before
+// the credentials are posted.
+func (g *loginGate) charge(cur *loginStop) *loginStop {
+	next := g.forCredentials(cur)
+	next.Refusals++
+	next.Consecutive++
+	next.Last = g.cfg.Now().Unix()
+	return next
+}
+
+// forCredentials is a copy of cur that fingerprints the configured credentials.
+func (g *loginGate) forCredentials(cur *loginStop) *loginStop {
+	next := &loginStop{}
+	if cur != nil {
+		*next = *cur
+	}
+	if next.Credentials == "" {
+		fp := fingerprint(g.credentials()) // Argon2id: not under the mutex
+		next.Credentials = fp
+		g.mu.Lock()
+		g.fpFor, g.fpMatch = fp, true
+		g.mu.Unlock()
+	}
+	return next
 }
 
 // record takes the outcome of a login that admit allowed and returns the budget after it.
-func (g *loginGate) record(stop *loginStop, err error) *loginStop {
+// cur is admit's budget, charged charge's (nil when no credentials were posted). A refusal, or
+// a post that got no answer, keeps the charge; any other answer gives it back.
+func (g *loginGate) record(cur, charged *loginStop, err error) *loginStop {
 	now := g.cfg.Now()
 	g.mu.Lock()
-	defer g.mu.Unlock()
 	if err == nil {
-		g.failures, g.lastErr = 0, nil
+		g.failures, g.rejections, g.lastErr = 0, 0, nil
 		g.next = now.Add(g.cfg.LoginInterval)
-		if stop != nil && stop.Refusals == 0 && !stop.Blocked {
-			return stop
-		}
+		g.mu.Unlock()
 		return nil // a success makes the budget whole
 	}
 	g.failures++
 	g.lastErr = err
 	g.next = now.Add(g.backoff(g.failures))
-	refused, blocked := errors.Is(err, ErrCredentialsRefused), errors.Is(err, ErrAccountBlocked)
-	if !refused && !blocked {
-		return stop
-	}
-	next := loginStop{Last: now.Unix()}
-	if stop != nil {
-		next = *stop
-		next.Last = now.Unix()
+	if errors.Is(err, ErrLoginRejected) {
+		g.rejections++
 	} else {
-		next.Credentials = fingerprint(g.credentials())
-		g.fpFor, g.fpMatch = next.Credentials, true
+		g.rejections = 0
 	}
-	if refused {
-		next.Refusals++
+	g.mu.Unlock()
+	switch {
+	case errors.Is(err, ErrCredentialsRefused), errors.Is(err, errUnanswered):
+		if charged == nil { // not seen: a refusal comes after the post
+			charged = g.charge(cur)
+		}
+		return charged
+	case errors.Is(err, ErrAccountBlocked), errors.Is(err, ErrVerificationRequired):
+		next := g.forCredentials(cur)
+		next.Blocked = next.Blocked || errors.Is(err, ErrAccountBlocked)
+		next.Verification = next.Verification || errors.Is(err, ErrVerificationRequired)
+		next.Last = now.Unix()
+		return next
 	}
-	next.Blocked = next.Blocked || blocked
-	return &next
+	return cur
+}
+
+// signedIn forgets, after a browser sign-in, what only the process knew: the rejections.
+func (g *loginGate) signedIn() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.rejections = 0
+}
+
+// afterSignIn is the budget after a browser sign-in. The member has acted, so nothing of the
+// credentials' record stands (refusals, a block, a verification step), and password logins
+// may go on. The count in a row is cut, not reset, to leave maxRefusals below the ceiling: the
+// sign-in may come from another network, and a success from there does not reset Auth0's
+// count for the exporter's.
+func (s *loginStop) afterSignIn() *loginStop {
+	if s == nil {
+		return nil
+	}
+	n := min(max(s.Consecutive, s.Refusals), maxConsecutiveRefusals-maxRefusals)
+	if n == 0 {
+		return nil
+	}
+	return &loginStop{Consecutive: n, Last: s.Last}
 }
 
 // backoff is the wait after the n-th consecutive failure: LoginInterval doubled n-1 times, at
@@ -154,12 +267,18 @@ func maxTime(a, b time.Time) time.Time {
 	return b
 }
 
-// Argon2id parameters: OWASP's minimum recommendation (19 MiB, 2 passes, 1 thread).
+// The fingerprint only has to notice that the credentials changed, not to tell credentials
+// apart: so it is cut to fpKeyLen = 2 bytes. A change goes unnoticed with a chance of 2⁻¹⁶
+// (the new credentials would then stay stopped until a sign-in), while whoever reads the state
+// file cannot confirm a password guess with it: one guess in 65,536 matches by chance, so a
+// match says next to nothing, and each check costs an Argon2id (OWASP's minimum: 19 MiB, 2
+// passes, 1 thread) with the file's random salt. A full-length hash would let them confirm
+// guesses offline.
 const (
 	fpTime    = 2
 	fpMemory  = 19 * 1024
 	fpThreads = 1
-	fpKeyLen  = 16
+	fpKeyLen  = 2
 )
 
 func fingerprint(credentials string) string {

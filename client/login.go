@@ -8,8 +8,10 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/cookiejar"
+	"net/http/httptrace"
 	"net/url"
 	"strings"
+	"sync/atomic"
 
 	"golang.org/x/net/publicsuffix"
 )
@@ -20,7 +22,8 @@ import (
 //
 //  1. openLoginPage: GET /authorize with a fresh PKCE pair, state and nonce, redirected to /login
 //  2. credentialsBody: what the page's script posts, from its window.injectedConfig
-//  3. postCredentials: POST /usernamepassword/login, answered by a hidden form or a refusal
+//  3. postCredentials: POST /usernamepassword/login; readCredentialsAnswer tells a refusal, a
+//     verification step and the hidden form apart (a redirect in the form's place goes to 5)
 //  4. postHiddenForm: POST the form to /login/callback
 //  5. followToRedirectURI: the redirect chain across Peloton's hosts, up to the redirect URI
 //  6. exchangeCode: the code and the PKCE verifier for tokens
@@ -34,9 +37,12 @@ type loginFlow struct {
 	nonce  string
 	policy hostPolicy
 	trace  loginTrace
+	// beforePost runs just before the credentials are posted: the refusal budget counts
+	// the attempt there (see loginGate).
+	beforePost func()
 }
 
-func (c *Client) newLoginFlow() (*loginFlow, error) {
+func (c *Client) newLoginFlow(beforePost func()) (*loginFlow, error) {
 	// A fresh jar per login: no stale Auth0 session. The public suffix list keeps a host from
 	// setting cookies for a whole public suffix. The jar gives each host only its own
 	// cookies, and each path only the cookies scoped to it.
@@ -51,31 +57,45 @@ func (c *Client) newLoginFlow() (*loginFlow, error) {
 	hc := *c.http
 	hc.Jar = jar
 	return &loginFlow{c: c, hc: &hc, pkce: newPKCE(), state: randomString(16), nonce: randomString(16),
-		policy: policy, trace: loginTrace{logger: c.cfg.Logger}}, nil
+		policy: policy, trace: loginTrace{logger: c.cfg.Logger}, beforePost: beforePost}, nil
 }
 
-// login runs the six steps and returns the tokens.
-func (c *Client) login(ctx context.Context) (*tokenResponse, error) {
+// login runs the six steps and returns the tokens. beforePost runs just before the credentials
+// are posted.
+func (c *Client) login(ctx context.Context, beforePost func()) (*tokenResponse, error) {
 	if c.cfg.Username == "" || c.cfg.Password == "" {
 		return nil, errors.New("no username or password configured")
 	}
-	f, err := c.newLoginFlow()
+	f, err := c.newLoginFlow(beforePost)
 	if err != nil {
 		return nil, err
 	}
-	page, pageURL, err := f.openLoginPage(ctx)
+	page, pageURL, err := f.openLoginPage(ctx) // 1
 	if err != nil {
 		return nil, err
 	}
-	body, err := f.credentialsBody(page, pageURL)
+	body, err := f.credentialsBody(page, pageURL) // 2
 	if err != nil {
 		return nil, err
 	}
-	code, err := f.postCredentials(ctx, pageURL, body)
+	answer, at, err := f.postCredentials(ctx, pageURL, body) // 3
 	if err != nil {
 		return nil, err
 	}
-	return f.exchangeCode(ctx, code)
+	if answer.location == nil { // the hidden form, as seen live; a redirect in its place goes to step 5 as it is
+		form, err := readCredentialsAnswer(answer)
+		if err != nil {
+			return nil, err
+		}
+		if answer, at, err = f.postHiddenForm(ctx, form); err != nil { // 4
+			return nil, err
+		}
+	}
+	code, err := f.followToRedirectURI(ctx, at, answer) // 5
+	if err != nil {
+		return nil, err
+	}
+	return f.exchangeCode(ctx, code) // 6
 }
 
 // authorizeQuery is the /authorize query of Peloton's web app with this flow's secrets; the
@@ -106,6 +126,14 @@ func (f *loginFlow) openLoginPage(ctx context.Context) (*response, *url.URL, err
 	page, pageURL, err := f.fetch(ctx, req, nil)
 	if err != nil {
 		return nil, nil, err
+	}
+	if f.c.isRedirectURI(pageURL) {
+		// Sent back before any login page: an error by redirect (an unknown audience is
+		// answered ?error=access_denied&error_description=Service not found: …).
+		if _, err := codeFromCallback(pageURL, f.state); err != nil {
+			return nil, nil, err
+		}
+		return nil, nil, errors.New("authorize: sent to the redirect URI without a login page")
 	}
 	if page.status != http.StatusOK {
 		return nil, nil, &HTTPError{Endpoint: endpointFor(pageURL, f.policy), Status: page.status, Message: describeBody(page.header.Get("Content-Type"), page.body)}
@@ -188,37 +216,50 @@ func (f *loginFlow) legacyCredentialsBody(pageURL *url.URL) (map[string]any, err
 	}, nil
 }
 
-// postCredentials is step 3, and hands the hidden form on to steps 4 and 5: it returns the
-// authorization code.
-func (f *loginFlow) postCredentials(ctx context.Context, pageURL *url.URL, body map[string]any) (string, error) {
+// postCredentials is step 3: it posts body and returns the answer and the URL it answers.
+func (f *loginFlow) postCredentials(ctx context.Context, pageURL *url.URL, body map[string]any) (*response, *url.URL, error) {
 	b, err := json.Marshal(body)
 	if err != nil {
-		return "", err
+		return nil, nil, err
 	}
 	req, err := http.NewRequest(http.MethodPost, f.c.cfg.AuthURL+"/usernamepassword/login", bytes.NewReader(b))
 	if err != nil {
-		return "", err
+		return nil, nil, err
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Origin", f.c.cfg.AuthURL)
 	req.Header.Set("Referer", pageURL.String())
 	req.Header.Set("Auth0-Client", f.c.cfg.Auth0Client)
-	r, err := f.send(ctx, req, sortedKeys(body))
+	// Whether the post went out decides whether an attempt without an answer counts.
+	var wrote atomic.Bool
+	req = req.WithContext(httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
+		WroteRequest: func(i httptrace.WroteRequestInfo) { wrote.Store(i.Err == nil) },
+	}))
+	if f.beforePost != nil {
+		f.beforePost()
+	}
+	r, err := f.send(req.Context(), req, sortedKeys(body))
 	if err != nil {
-		return "", err
+		var limited *RateLimitedError // an answer: Peloton's 429, or our wait for an earlier one
+		if wrote.Load() && !errors.As(err, &limited) {
+			return nil, nil, &unansweredError{err}
+		}
+		return nil, nil, err
 	}
-	if r.location != nil { // not seen live, but a redirect instead of the form is followed
-		return f.followToRedirectURI(ctx, req.URL, r)
-	}
+	return r, req.URL, nil
+}
+
+// readCredentialsAnswer reads step 3's answer: a refusal, a verification step (a page of its
+// own: the credentials were taken, but a headless login cannot go on), or the hidden form.
+func readCredentialsAnswer(r *response) (*HiddenForm, error) {
 	if err := credentialsRefusal(r); err != nil {
-		return "", err
+		return nil, err
 	}
 	form, err := parseHiddenForm(r.body)
 	if err != nil || form.Fields.Get("wresult") == "" {
-		// The credentials were taken, but the answer is a page of its own: a verification.
-		return "", ErrVerificationRequired
+		return nil, ErrVerificationRequired
 	}
-	return f.postHiddenForm(ctx, form)
+	return form, nil
 }
 
 // credentialsRefusal tells the credentials post's refusals apart (bodies from Auth0's
@@ -242,33 +283,33 @@ func credentialsRefusal(r *response) error {
 	return &HTTPError{Endpoint: "login", Status: r.status, Message: describeBody(r.header.Get("Content-Type"), r.body)}
 }
 
-// postHiddenForm is step 4: the form goes to its action, which must be the auth host itself,
-// and the redirect chain starts.
-func (f *loginFlow) postHiddenForm(ctx context.Context, form *HiddenForm) (string, error) {
+// postHiddenForm is step 4: the form goes to its action, which must be the auth host itself.
+// It returns the answer, the start of the redirect chain, and the URL it answers.
+func (f *loginFlow) postHiddenForm(ctx context.Context, form *HiddenForm) (*response, *url.URL, error) {
 	base := mustParse(f.c.cfg.AuthURL + "/")
 	action := mustParse(f.c.cfg.AuthURL + "/login/callback")
 	if form.Action != "" {
 		a, err := base.Parse(form.Action)
 		if err != nil || !sameOrigin(a, base) {
-			return "", errors.New("login: the login form posts to an unexpected place")
+			return nil, nil, errors.New("login: the login form posts to an unexpected place")
 		}
 		action = a
 	}
 	req, err := http.NewRequest(http.MethodPost, action.String(), strings.NewReader(form.Fields.Encode()))
 	if err != nil {
-		return "", err
+		return nil, nil, err
 	}
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.Header.Set("Origin", f.c.cfg.AuthURL)
 	r, err := f.send(ctx, req, sortedKeys(form.Fields))
 	if err != nil {
-		return "", err
+		return nil, nil, err
 	}
-	return f.followToRedirectURI(ctx, req.URL, r)
+	return r, req.URL, nil
 }
 
-// followToRedirectURI is step 5: it follows r's redirects (see fetch) and takes the code from
-// the redirect to the redirect URI, checking our state.
+// followToRedirectURI is step 5: it follows the redirects of r, the answer for from (see
+// follow), and takes the code from the redirect to the redirect URI, checking our state.
 func (f *loginFlow) followToRedirectURI(ctx context.Context, from *url.URL, r *response) (string, error) {
 	final, finalURL, err := f.follow(ctx, from, r)
 	if err != nil {

@@ -67,16 +67,26 @@ func TestLoginRedirectRules(t *testing.T) {
 		name, location string
 		status         int
 		want           string
+		at             string // the endpoint that redirects; continue when empty
 	}{
-		{"another domain", "https://collect.example.com/cb?code=abc", 302, "redirected off Peloton's hosts to collect.example.com"},
-		{"a look-alike domain", "https://auth.onepeloton.com.example.net/", 302, "redirected off Peloton's hosts"},
-		{"plain http to a loopback server", elsewhere.URL + "/collect?code=abc", 302, "over http"},
-		{"plain http to Peloton's SSO host", "http://auth-orca.onepeloton.com/sso/login_site", 302, "over http"},
-		{"another port", "https://auth-orca.onepeloton.com:8443/sso/login_site", 302, "port 8443"},
-		{"no Location", "", 302, "HTTP 302 without a Location"},
-		{"a loop", "/continue?state=again", 302, "more than 12 redirects"},
+		{"another domain", "https://collect.example.com/cb?code=abc", 302, "redirected off Peloton's hosts to collect.example.com", ""},
+		{"a look-alike domain", "https://auth.onepeloton.com.example.net/", 302, "redirected off Peloton's hosts", ""},
+		{"plain http to a loopback server", elsewhere.URL + "/collect?code=abc", 302, "over http", ""},
+		{"plain http to Peloton's SSO host", "http://auth-orca.onepeloton.com/sso/login_site", 302, "over http", ""},
+		{"another port", "https://auth-orca.onepeloton.com:8443/sso/login_site", 302, "port 8443", ""},
+		{"no Location", "", 302, "HTTP 302 without a Location", ""},
+		{"a loop", "/continue?state=again", 302, "more than 12 redirects", ""},
 		{"an error by redirect", "https://members.onepeloton.com/callback?error=access_denied&error_description=Your%20account%20is%20suspended&state=x", 302,
-			"Peloton's login answered access_denied: Your account is suspended"},
+			"Peloton's login answered access_denied: Your account is suspended", ""},
+		// Never seen live, but a redirect in place of the hidden form is held to the same rules.
+		{"a redirect in place of the form, off Peloton's hosts", "https://collect.example.com/cb?code=abc", 302,
+			"redirected off Peloton's hosts to collect.example.com", simulator.EndpointLogin},
+		{"a redirect in place of the form, to a loopback server", elsewhere.URL + "/collect?code=abc", 302, "over http", simulator.EndpointLogin},
+		{"a redirect in place of the form, followed on Peloton's hosts", "/continue?state=forged", 302, "continue: HTTP 403", simulator.EndpointLogin},
+		{"an error by redirect in place of the form", "https://members.onepeloton.com/callback?error=unauthorized&error_description=user%20is%20blocked&state=x", 302,
+			"Peloton's login answered unauthorized: user is blocked", simulator.EndpointLogin},
+		{"an error by redirect from /authorize", "https://members.onepeloton.com/callback?error=access_denied&error_description=Service%20not%20found%3A%20https%3A%2F%2Fapi.example%2F&state=x", 302,
+			"Peloton's login answered access_denied: Service not found: https://api.example/", simulator.EndpointAuthorize},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newEnv(t, simulator.Config{Workouts: 10})
@@ -84,7 +94,11 @@ func TestLoginRedirectRules(t *testing.T) {
 			if tc.location != "" {
 				h.Set("Location", tc.location)
 			}
-			e.sim.InjectFault(simulator.EndpointContinue, simulator.Fault{Status: tc.status, Header: h})
+			at := tc.at
+			if at == "" {
+				at = simulator.EndpointContinue
+			}
+			e.sim.InjectFault(at, simulator.Fault{Status: tc.status, Header: h})
 			_, err := e.client(e.defaultURLConfig()).Me(ctx(t))
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("err = %v, want it to mention %q", err, tc.want)
@@ -193,6 +207,165 @@ func TestWrongPasswordNeverLocksTheAccount(t *testing.T) {
 	}
 	if c.CredentialsRefused() || readState(t, e.state)["login_stop"] != nil {
 		t.Error("the stop outlived a successful login")
+	}
+}
+
+// Changed passwords cannot add up to Auth0's block: Auth0 counts failures in a row whatever
+// the password (10 block the account), so refusals in a row are capped at 6 in total, across
+// changes and restarts; each changed password is still tried at once within that.
+func TestChangedPasswordsNeverAddUpToABlock(t *testing.T) {
+	e := newEnv(t, simulator.Config{Workouts: 10})
+	cfg := e.config()
+	for _, password := range []string{"wrong-1", "wrong-2", "wrong-3", "wrong-4"} {
+		cfg.Password = password
+		before := e.sim.Requests(simulator.EndpointLogin)
+		for restart := 0; restart < 2; restart++ {
+			c := e.client(cfg)
+			for i := 0; i < 4; i++ {
+				c.Me(ctx(t))
+				e.clock.Advance(9 * time.Hour)
+			}
+		}
+		if n, total := e.sim.Requests(simulator.EndpointLogin)-before, e.sim.Requests(simulator.EndpointLogin); n > 3 || total > 6 {
+			t.Fatalf("password %s: %d credential posts, %d in all; want at most 3 and 6", password, n, total)
+		}
+	}
+	if n := e.sim.Requests(simulator.EndpointLogin); n != 6 {
+		t.Errorf("%d credential posts for four wrong passwords, want 6", n)
+	}
+	// Not even the right password is tried now: Auth0 has seen 6 failures in a row.
+	cfg.Password = simulator.DemoPassword
+	c := e.client(cfg)
+	_, err := c.Me(ctx(t))
+	var stopped *client.LoginStoppedError
+	if !errors.As(err, &stopped) || !errors.Is(err, client.ErrCredentialsRefused) || !strings.Contains(err.Error(), "6 refused attempts in a row") {
+		t.Fatalf("err = %v, want a stop after 6 refusals in a row", err)
+	}
+	if n := e.sim.Requests(simulator.EndpointLogin); n != 6 || !c.CredentialsRefused() {
+		t.Errorf("%d credential posts, CredentialsRefused() = %v; want 6 and true", n, c.CredentialsRefused())
+	}
+}
+
+// An attempt is counted before the credentials are posted, so a post whose answer is lost (a
+// timeout; a SIGKILL between Auth0's 401 and the save) still counts; an answer that is not a
+// refusal gives the attempt back.
+func TestCredentialsPostCountsBeforeItsAnswer(t *testing.T) {
+	e := newEnv(t, simulator.Config{Workouts: 10})
+	cfg := e.config()
+	cfg.Timeout = 300 * time.Millisecond
+	e.sim.InjectFault(simulator.EndpointLogin, simulator.Fault{Delay: time.Hour}) // never answered in time
+
+	// The attempt is in the state file while the post waits for its answer.
+	done := make(chan error, 1)
+	go func() { _, err := e.client(cfg).Me(ctx(t)); done <- err }()
+	deadline := time.Now().Add(5 * time.Second)
+	for e.sim.Requests(simulator.EndpointLogin) == 0 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	st := readState(t, e.state)["login_stop"].(map[string]any)
+	if st["refusals"] != 1.0 || st["consecutive"] != 1.0 {
+		t.Errorf("state while the post is in flight: %v, want the attempt counted", st)
+	}
+	if err := <-done; err == nil || !strings.Contains(err.Error(), "counts as refused") {
+		t.Fatalf("err = %v, want a post without an answer", err)
+	}
+	for restart := 0; restart < 4; restart++ {
+		e.clock.Advance(9 * time.Hour)
+		e.client(cfg).Me(ctx(t))
+	}
+	if n := e.sim.Requests(simulator.EndpointLogin); n != 3 {
+		t.Errorf("%d unanswered credential posts, want 3: each may have counted at Auth0", n)
+	}
+
+	// Answers that are not refusals give the attempt back: the budget stays whole.
+	e2 := newEnv(t, simulator.Config{Workouts: 10})
+	e2.sim.InjectFault(simulator.EndpointLogin, simulator.Fault{Status: 503, Body: `{"error":"unavailable"}`, Times: 2})
+	e2.sim.InjectFault(simulator.EndpointLogin, simulator.Fault{Status: 429, Body: `{}`, Header: http.Header{"Retry-After": {"60"}}, Times: 2})
+	for i := 0; i < 4; i++ {
+		if _, err := e2.client(e2.config()).Me(ctx(t)); err == nil {
+			t.Fatalf("attempt %d succeeded under a fault", i)
+		}
+		if st := readState(t, e2.state)["login_stop"]; st != nil {
+			t.Fatalf("attempt %d: the budget %v after an answer that is not a refusal", i, st)
+		}
+		e2.clock.Advance(9 * time.Hour)
+	}
+	if _, err := e2.client(e2.config()).Me(ctx(t)); err != nil {
+		t.Fatalf("after the faults: %v", err)
+	}
+}
+
+// A verification step (a page without the hidden form: an e-mailed code, MFA) stops password
+// logins at once, across restarts, until a sign-in or changed credentials: each try could
+// e-mail the member another code. Requests Peloton rejects as malformed stop them after 3 in a
+// row, until a restart: retrying an outdated request cannot help.
+func TestVerificationAndRejectionsStopPasswordLogins(t *testing.T) {
+	e := newEnv(t, simulator.Config{Workouts: 10})
+	e.sim.InjectFault(simulator.EndpointLogin, simulator.Fault{Status: 200, Header: http.Header{"Content-Type": {"text/html"}},
+		Body: `<html><h1>Verify your identity</h1><form method="post" action="/u/mfa-email-challenge"><input name="code"></form></html>`})
+	for restart := 0; restart < 3; restart++ {
+		c := e.client(e.config())
+		for i := 0; i < 3; i++ {
+			_, err := c.Me(ctx(t))
+			var stopped *client.LoginStoppedError
+			if !errors.Is(err, client.ErrVerificationRequired) || (restart+i > 0 && (!errors.As(err, &stopped) || !strings.Contains(err.Error(), "another code"))) {
+				t.Fatalf("restart %d, try %d: err = %v", restart, i, err)
+			}
+			e.clock.Advance(9 * time.Hour)
+		}
+		if !c.CredentialsRefused() {
+			t.Errorf("restart %d: CredentialsRefused() = false while a verification step stops logins", restart)
+		}
+	}
+	if n := e.sim.Requests(simulator.EndpointLogin); n != 1 {
+		t.Errorf("%d credential posts, want 1: a verification step stops them", n)
+	}
+	e.sim.ClearFaults()
+	e.sim.SetPassword("changed-by-the-member")
+	cfg := e.config()
+	cfg.Password = "changed-by-the-member"
+	if _, err := e.client(cfg).Me(ctx(t)); err != nil {
+		t.Fatalf("with changed credentials: %v", err)
+	}
+
+	e = newEnv(t, simulator.Config{Workouts: 10})
+	e.sim.InjectFault(simulator.EndpointLogin, simulator.Fault{Status: 403, Header: http.Header{"Content-Type": {"application/json"}},
+		Body: `{"statusCode":403,"description":"Invalid state","name":"AnomalyDetected","code":"access_denied"}`})
+	c := e.client(e.config())
+	var err error
+	for i := 0; i < 6; i++ {
+		_, err = c.Me(ctx(t))
+		e.clock.Advance(9 * time.Hour)
+	}
+	var stopped *client.LoginStoppedError
+	if n := e.sim.Requests(simulator.EndpointLogin); n != 3 || !errors.As(err, &stopped) || !errors.Is(err, client.ErrLoginRejected) ||
+		!strings.Contains(err.Error(), "restart the exporter") || !c.CredentialsRefused() {
+		t.Fatalf("%d credential posts, err = %v, stopped = %v; want 3 and a stop until a restart", n, err, c.CredentialsRefused())
+	}
+	if e.client(e.config()).Me(ctx(t)); e.sim.Requests(simulator.EndpointLogin) != 4 {
+		t.Error("a restart did not try again")
+	}
+}
+
+// Auth0's suspicious IP throttling answers with the blocked account's code, but lifts by
+// itself: it is waited out, never taken for a blocked account.
+func TestIPThrottlingIsARateLimitNotABlock(t *testing.T) {
+	e := newEnv(t, simulator.Config{Workouts: 10, IPThrottleAfter: 2})
+	cfg := e.config()
+	cfg.Password = "wrong-password-123"
+	e.client(cfg).Me(ctx(t))
+	e.clock.Advance(9 * time.Hour)
+	e.client(cfg).Me(ctx(t)) // the IP is throttled from here on
+	c := e.client(e.config())
+	_, err := c.Me(ctx(t))
+	var rl *client.RateLimitedError
+	if !errors.As(err, &rl) || errors.Is(err, client.ErrAccountBlocked) || c.CredentialsRefused() ||
+		!strings.Contains(err.Error(), "lifts by itself") || rl.Until.Sub(e.clock.Now()) != 15*time.Minute {
+		t.Fatalf("err = %v, stopped = %v; want a 15-minute rate limit", err, c.CredentialsRefused())
+	}
+	e.clock.Advance(16 * time.Minute)
+	if _, err := c.Me(ctx(t)); err != nil {
+		t.Fatalf("after the throttling: %v", err)
 	}
 }
 

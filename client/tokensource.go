@@ -37,6 +37,10 @@ type tokenSource struct {
 	renewAfter   time.Time // after a failed renewal, the old token serves until then
 	lastRenewErr string    // logged once per change of cause
 	flight       *flight   // the renewal in progress, if any
+	// charged is the refusal budget with the credentials post in flight counted. It is what
+	// the state file holds until the answer comes (so that a lost answer stays counted across
+	// a crash), while st.LoginStop, which the metric reads, does not count it yet.
+	charged *loginStop
 }
 
 // flight is one renewal; done closes when it ends, and err is its outcome.
@@ -54,7 +58,13 @@ func newTokenSource(c *Client) *tokenSource {
 }
 
 // commit saves the state at once. ts.mu must be held, so that saves keep their order.
-func (ts *tokenSource) commit() { ts.store.save(ts.st) }
+func (ts *tokenSource) commit() {
+	st := ts.st
+	if ts.charged != nil {
+		st.LoginStop = ts.charged
+	}
+	ts.store.save(st)
+}
 
 // adoptSuppliedTokens uses tokens given on the command line unless the state file already holds
 // their successors: a refresh token rotates, so after a restart the saved one is the live one,
@@ -204,8 +214,8 @@ type renewal struct {
 	tokens      *tokenResponse
 	signedIn    *tokenState // a browser sign-in's state, saved by another process
 	dropRefresh bool        // Peloton refused the refresh token
-	stop        *loginStop  // the refusal budget after the attempt
-	stopChanged bool
+	stop        *loginStop  // the refusal budget after a password login was considered
+	stopSet     bool        // a password login was considered: stop replaces the budget
 	err         error
 }
 
@@ -239,7 +249,7 @@ func (ts *tokenSource) renew(ctx context.Context, snap tokenState) renewal {
 		return res
 	}
 	tr, stop, err := ts.passwordLogin(ctx, snap.LoginStop)
-	res.tokens, res.stop, res.stopChanged = tr, stop, stop != snap.LoginStop
+	res.tokens, res.stop, res.stopSet = tr, stop, true
 	if err != nil {
 		res.err = err
 		if refreshErr != nil {
@@ -249,15 +259,23 @@ func (ts *tokenSource) renew(ctx context.Context, snap tokenState) renewal {
 	return res
 }
 
-// passwordLogin logs in if the gate admits it, and tells the gate how it went. It returns the
-// refusal budget as it stands afterwards.
+// passwordLogin logs in if the gate admits it, and tells the gate how it went. The attempt is
+// counted and saved just before the credentials are posted, and given back unless Peloton
+// refused them or never answered. It returns the refusal budget as it stands afterwards.
 func (ts *tokenSource) passwordLogin(ctx context.Context, stop *loginStop) (*tokenResponse, *loginStop, error) {
 	stop, err := ts.gate.admit(stop)
 	if err != nil {
 		return nil, stop, err
 	}
-	tr, err := ts.c.login(ctx)
-	stop = ts.gate.record(stop, err)
+	var charged *loginStop
+	tr, err := ts.c.login(ctx, func() {
+		charged = ts.gate.charge(stop)
+		ts.mu.Lock()
+		defer ts.mu.Unlock()
+		ts.charged = charged
+		ts.commit()
+	})
+	stop = ts.gate.record(stop, charged, err)
 	if err != nil {
 		return nil, stop, fmt.Errorf("password login: %w", err)
 	}
@@ -269,17 +287,16 @@ func (ts *tokenSource) passwordLogin(ctx context.Context, stop *loginStop) (*tok
 func (ts *tokenSource) apply(snap tokenState, res renewal) {
 	changed := false
 	if res.signedIn != nil {
-		ts.st = *res.signedIn
-		ts.rejected = false
-		return // saved by the process that signed in
+		ts.adoptSignInLocked(*res.signedIn)
+		return
 	}
 	if res.dropRefresh && ts.st.RefreshToken == snap.RefreshToken {
 		ts.st.RefreshToken = ""
 		changed = true
 	}
-	if res.stopChanged {
-		ts.st.LoginStop = res.stop
-		changed = true
+	if res.stopSet {
+		changed = changed || res.stop != ts.st.LoginStop || ts.charged != nil
+		ts.st.LoginStop, ts.charged = res.stop, nil
 	}
 	if res.tokens != nil {
 		ts.adoptLocked(res.tokens)

@@ -159,7 +159,7 @@ type faultCase struct {
 	cause  string        // what the log line must name
 	wait   time.Duration // how long until Peloton is allowed again (Retry-After, login back-off)
 	stayUp bool          // the exporter copes without a failed refresh (e.g. refreshes a token)
-	// stuck: only the member can end it (a blocked account): the exporter stays down with
+	// stuck: only the member can end it (a blocked account, a verification step): the exporter stays down with
 	// peloton_auth_credentials_refused 1 and sends no more credentials.
 	stuck bool
 }
@@ -218,13 +218,17 @@ func faultCases() []faultCase {
 			html("<html><form><input name=username></form></html>")), cause: "neither a window.injectedConfig nor a _csrf cookie", wait: 16 * time.Minute},
 		{name: "login page with an unreadable config", inject: loginFault(simulator.EndpointLoginPage,
 			html(`<script>window.injectedConfig = window.injectedConfig || "not base64!";</script>`)), cause: "cannot be read", wait: 16 * time.Minute},
+		// Each try could e-mail the member another code: password logins stop until a sign-in.
 		{name: "login answer without a form (a verification step)", inject: loginFault(simulator.EndpointLogin,
-			html("<html><body>Welcome back!</body></html>")), cause: "verification step", wait: 16 * time.Minute},
+			html("<html><body>Welcome back!</body></html>")), cause: "verification step", stuck: true},
 		{name: "login request rejected (AnomalyDetected)", inject: loginFault(simulator.EndpointLogin, simulator.Fault{Status: 403,
 			Body: `{"statusCode":403,"name":"AnomalyDetected","code":"access_denied","description":"Invalid state"}`}), cause: "login page changed", wait: 16 * time.Minute},
 		{name: "account blocked (too_many_attempts)", inject: loginFault(simulator.EndpointLogin, simulator.Fault{Status: 429,
 			Body: `{"statusCode":429,"name":"AnomalyDetected","code":"too_many_attempts","description":"Your account has been blocked after multiple consecutive login attempts."}`}),
 			cause: "blocked password logins for this account", stuck: true},
+		{name: "login IP throttled (too_many_attempts that lifts by itself)", inject: loginFault(simulator.EndpointLogin, simulator.Fault{Status: 429,
+			Body: `{"statusCode":429,"name":"AnomalyDetected","code":"too_many_attempts","description":"We have detected suspicious login behavior and further attempts will be blocked. Please contact the administrator."}`}),
+			cause: "throttles logins from this IP", wait: 16 * time.Minute},
 		{name: "login rate limited (x-ratelimit-reset)", inject: func(e *faultEnv) {
 			reset := strconv.FormatInt(e.clock.Now().Add(10*time.Minute).Unix(), 10)
 			loginFault(simulator.EndpointLogin, simulator.Fault{Status: 429, Body: `{"error":"too_many_requests"}`,

@@ -80,7 +80,8 @@ func newDescs(cached string) *descs {
 		apiRequests:       d("api_requests_total", "Requests sent to Peloton, by endpoint and answer code (HTTP status, or error when none came).", "endpoint", "code"),
 		tokenExpiry:       d("auth_token_expiry_timestamp_seconds", "Expiry of the Peloton access token in use, in Unix seconds."),
 		credentialsRefused: d("auth_credentials_refused", "1 while password logins are stopped because Peloton refused the configured "+
-			"credentials or blocked the account, else 0; fix the password or sign in with peloton_exporter login."),
+			"credentials, blocked the account, asks for a verification step or rejected the login requests, else 0 (the log says which); "+
+			"sign in with peloton_exporter login, or fix the password and restart."),
 
 		distance:     d("distance_meters", "Total distance of the completed workouts of each discipline, in meters. "+detail, "discipline"),
 		energy:       d("energy_burned_joules", "Total energy burned in the completed workouts of each discipline (Peloton's calories, kcal × 4184), in joules. "+detail, "discipline"),

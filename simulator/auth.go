@@ -102,8 +102,8 @@ func (s *Simulator) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 		problem = "Unknown client: " + q.Get("client_id")
 	case q.Get("redirect_uri") != s.cfg.RedirectURI:
 		problem = "Callback URL mismatch."
-	case q.Get("audience") != s.cfg.Audience:
-		problem = "Service not found: " + q.Get("audience")
+	case q.Get("audience") == "":
+		problem = "Missing required parameter: audience"
 	case !containsAll(scopes, "openid", "offline_access"):
 		problem = "scope must include openid and offline_access"
 	case q.Get("response_type") != "code":
@@ -123,6 +123,15 @@ func (s *Simulator) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 	}
 	if problem != "" {
 		authPageError(w, http.StatusBadRequest, "invalid_request", problem)
+		return
+	}
+	if aud := q.Get("audience"); aud != s.cfg.Audience {
+		// With the client and the callback known, Auth0 sends this error back to the callback
+		// (aws-samples/ask-around-me issue 2, auth0-samples/auth0-python-web-app issue 18).
+		u, _ := url.Parse(s.cfg.RedirectURI) // configured: always parses
+		u.RawQuery = url.Values{"error": {"access_denied"}, "error_description": {"Service not found: " + aud}, "state": {q.Get("state")}}.Encode()
+		w.Header().Set("Location", strings.ReplaceAll(u.String(), "+", "%20"))
+		w.WriteHeader(http.StatusFound)
 		return
 	}
 
@@ -206,10 +215,19 @@ func (s *Simulator) handleLoginPage(w http.ResponseWriter, r *http.Request) {
 	}
 	// Written by hand: net/http would put Path before Max-Age.
 	w.Header().Add("Set-Cookie", csrfCookie+"="+tx.csrf+"; Max-Age=864000; Path=/usernamepassword/login; HttpOnly; Secure")
-	cfg, _ := json.Marshal(s.injectedConfig(tx)) // maps of strings always marshal
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	if s.cfg.LoginPageWithoutConfig {
+		_, _ = io.WriteString(w, loginPageWithoutConfig)
+		return
+	}
+	cfg, _ := json.Marshal(s.injectedConfig(tx)) // maps of strings always marshal
 	loginPage.Execute(w, map[string]string{"Config": base64.StdEncoding.EncodeToString(cfg)})
 }
+
+// loginPageWithoutConfig is the login page of older captures: the widget's container only.
+const loginPageWithoutConfig = `<!DOCTYPE html>
+<html><head><title>Log in | Peloton</title></head><body><div id="lock-container"></div></body></html>
+`
 
 // injectedConfig is the JSON of the login page's window.injectedConfig, with the keys the
 // homebridge-peloton probe recorded (SPEC.md 4.1, fixtures/auth/login-page.html).
@@ -360,7 +378,60 @@ var (
 	errWrongPassword = loginError{http.StatusUnauthorized, "Wrong email or password.", "ValidationError", "invalid_user_password"}
 	errInvalidState  = loginError{http.StatusForbidden, "Invalid state", "AnomalyDetected", "access_denied"}
 	errBlocked       = loginError{http.StatusTooManyRequests, "Your account has been blocked after multiple consecutive login attempts. We’ve sent you an email with instructions on how to unblock it.", "AnomalyDetected", "too_many_attempts"}
+	// errIPThrottled is suspicious IP throttling's answer: the same code as a blocked account,
+	// but a block that lifts by itself (Auth0 docs, "Suspicious IP Throttling"; the text as
+	// Auth0's Custom Token Exchange attack-protection page and Universal Login's ip-blocked
+	// message give it).
+	errIPThrottled = loginError{http.StatusTooManyRequests, "We have detected suspicious login behavior and further attempts will be blocked. Please contact the administrator.", "AnomalyDetected", "too_many_attempts"}
 )
+
+// Suspicious IP throttling's defaults: 100 failed logins from one IP a day, then one more
+// attempt granted every 864,000 ms (Management API, suspicious-ip-throttling, stage
+// pre-login: max_attempts 100, rate 864000; auth0/docs brute-force-protection-triggers-
+// actions.md: "approximately 1 additional attempt every 15 minutes").
+const (
+	ipThrottleDefault = 100
+	ipThrottleWindow  = 24 * time.Hour
+	ipThrottleRate    = 864 * time.Second
+)
+
+// ipFailures are the failed logins from one IP, whatever the usernames.
+type ipFailures struct {
+	count int
+	since time.Time // the first failure of the window
+	next  time.Time // a throttled IP's next granted attempt
+}
+
+// ipThrottledLocked tells whether a login from ip is throttled now; a granted attempt is
+// used up by asking. s.mu must be held.
+func (s *Simulator) ipThrottledLocked(ip string, now time.Time) bool {
+	f := s.ipFailures[ip]
+	switch {
+	case f == nil || s.cfg.IPThrottleAfter < 0:
+		return false
+	case now.Sub(f.since) >= ipThrottleWindow:
+		delete(s.ipFailures, ip)
+		return false
+	case f.count < s.cfg.IPThrottleAfter:
+		return false
+	case now.Before(f.next):
+		return true
+	}
+	f.next = now.Add(ipThrottleRate)
+	return false
+}
+
+// noteIPFailureLocked counts a failed login from ip. s.mu must be held.
+func (s *Simulator) noteIPFailureLocked(ip string, now time.Time) {
+	f := s.ipFailures[ip]
+	if f == nil {
+		f = &ipFailures{since: now}
+		s.ipFailures[ip] = f
+	}
+	if f.count++; f.count == s.cfg.IPThrottleAfter {
+		f.next = now.Add(ipThrottleRate)
+	}
+}
 
 // bruteForceLimit is Auth0's default brute-force threshold: 10 failed logins for one user
 // from one IP block that pair until the member unblocks it (Auth0 docs, "Brute-Force
@@ -411,7 +482,12 @@ func (s *Simulator) handleLogin(w http.ResponseWriter, r *http.Request) {
 		badRequest(problem)
 		return
 	}
-	key := strings.ToLower(body.Username) + "|" + clientIP(r)
+	ip, now := clientIP(r), s.cfg.Now()
+	if s.ipThrottledLocked(ip, now) {
+		fail(errIPThrottled) // the password unchecked, and not counted against the user
+		return
+	}
+	key := strings.ToLower(body.Username) + "|" + ip
 	if s.failedLogins[key] >= bruteForceLimit {
 		fail(errBlocked) // even with the right password: the block is on the user and IP
 		return
@@ -419,10 +495,21 @@ func (s *Simulator) handleLogin(w http.ResponseWriter, r *http.Request) {
 	// E-mail addresses compare case-insensitively at Auth0; passwords do not.
 	if !strings.EqualFold(body.Username, s.cfg.Username) || body.Password != s.password {
 		s.failedLogins[key]++
+		s.noteIPFailureLocked(ip, now)
 		fail(errWrongPassword)
 		return
 	}
-	delete(s.failedLogins, key) // no public evidence: a success is assumed to reset the count
+	if s.cfg.VerifyLogins && r.Header.Get(personHeader) != s.person {
+		// The password step is passed, the verification is not: neither a failure nor a
+		// success for the count. The page is that of the transcript (synthesised, as
+		// homebridge-peloton's fixtures/auth/verification-required.html is).
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		verificationPage.Execute(w, map[string]string{"State": randomToken(24)})
+		return
+	}
+	// Auth0 counts failures "consecutively" (docs, "User/Password Authentication Rate
+	// Limits"): a success resets the count.
+	delete(s.failedLogins, key)
 
 	tx.wresult = randomToken(48)
 	s.txByWResult[tx.wresult] = tx
@@ -466,6 +553,27 @@ func (s *Simulator) UnblockAccount() {
 	defer s.mu.Unlock()
 	clear(s.failedLogins)
 }
+
+// personHeader carries Simulator.person: SignInWithBrowser's mark of a member at a browser,
+// who passes a verification step.
+const personHeader = "X-Simulated-Person"
+
+var verificationPage = template.Must(template.New("verify").Parse(`<!DOCTYPE html>
+<html lang="en">
+<head><title>Verify your identity</title></head>
+<body>
+  <main>
+    <h1>Verify your identity</h1>
+    <p>We have sent a verification code to your email. Enter the code below to continue.</p>
+    <form method="post" action="/u/mfa-email-challenge?state={{.State}}">
+      <input type="hidden" name="state" value="{{.State}}">
+      <input type="text" name="code" inputmode="numeric" autocomplete="one-time-code">
+      <button type="submit">Continue</button>
+    </form>
+  </main>
+</body>
+</html>
+`))
 
 // hiddenForm is the page Auth0 answers a successful login with; a browser's
 // script posts it on, a headless client must do the same.

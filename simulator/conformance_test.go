@@ -3,8 +3,13 @@ package simulator_test
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
 	"io"
 	"net/http"
+	"net/http/cookiejar"
+	"net/url"
 	"sync"
 	"testing"
 	"time"
@@ -55,8 +60,15 @@ func (r *recorder) RoundTrip(req *http.Request) (*http.Response, error) {
 // login runs one client login against sim and returns what it exchanged with the auth hosts.
 func login(t *testing.T, sim *simulator.Simulator, password string) []exchange {
 	t.Helper()
+	return loginWith(t, sim, client.Config{Password: password})
+}
+
+// loginWith is login with a config of the client's own.
+func loginWith(t *testing.T, sim *simulator.Simulator, cfg client.Config) []exchange {
+	t.Helper()
 	rec := &recorder{next: sim.Transport()}
-	c, err := client.New(client.Config{Username: simulator.DemoUsername, Password: password, Transport: rec, Timeout: 5 * time.Second})
+	cfg.Username, cfg.Transport, cfg.Timeout = simulator.DemoUsername, rec, 5*time.Second
+	c, err := client.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -83,24 +95,93 @@ func conform(t *testing.T, flow []*conformance.Step, got []exchange) {
 	}
 }
 
+// rejectedLogin posts the credentials with the authorize state in place of the transaction's,
+// as the homebridge client's first live run did (which the client no longer can), and returns
+// what it exchanged.
+func rejectedLogin(t *testing.T, sim *simulator.Simulator) []exchange {
+	t.Helper()
+	rec := &recorder{next: sim.Transport()}
+	jar, _ := cookiejar.New(nil)
+	hc := &http.Client{Transport: rec, Jar: jar, Timeout: 5 * time.Second}
+	verifier := "a-verifier-of-the-length-pkce-wants-0123456789"
+	sum := sha256.Sum256([]byte(verifier))
+	q := url.Values{"client_id": {simulator.DefaultClientID}, "audience": {simulator.DefaultAudience},
+		"scope": {client.DefaultScope}, "response_type": {"code"}, "response_mode": {"query"},
+		"redirect_uri": {simulator.DefaultRedirectURI}, "state": {"the-authorize-state"}, "nonce": {"a-nonce"},
+		"code_challenge": {base64.RawURLEncoding.EncodeToString(sum[:])}, "code_challenge_method": {"S256"},
+		"auth0Client": {client.DefaultAuth0Client}}
+	resp, err := hc.Get(sim.AuthURL() + "/authorize?" + q.Encode())
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	body, _ := json.Marshal(map[string]string{"client_id": simulator.DefaultClientID, "redirect_uri": simulator.DefaultRedirectURI,
+		"tenant": "peloton-prod", "response_type": "code", "scope": client.DefaultScope, "audience": simulator.DefaultAudience,
+		"_csrf": "x", "state": "the-authorize-state", "_intstate": "deprecated", "nonce": "a-nonce", "username": simulator.DemoUsername,
+		"password": simulator.DemoPassword, "connection": "pelo-user-password", "code_challenge": q.Get("code_challenge"), "code_challenge_method": "S256"})
+	req, _ := http.NewRequest(http.MethodPost, sim.AuthURL()+"/usernamepassword/login", bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Origin", sim.AuthURL())
+	req.Header.Set("Referer", resp.Request.URL.String())
+	req.Header.Set("Auth0-Client", client.DefaultAuth0Client)
+	if resp, err = hc.Do(req); err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return rec.got
+}
+
+func startSim(t *testing.T, cfg simulator.Config) *simulator.Simulator {
+	t.Helper()
+	sim, err := simulator.Start(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(sim.Close)
+	return sim
+}
+
+// Every flow of the transcript, each from the simulator in the mode that produces it.
 func TestSimulatorConformsToTheLiveExchange(t *testing.T) {
 	tr, err := conformance.Load()
 	if err != nil {
 		t.Fatal(err)
 	}
-	sim, err := simulator.Start(simulator.Config{Workouts: 10})
-	if err != nil {
-		t.Fatal(err)
+	sim := startSim(t, simulator.Config{Workouts: 10})
+	covered := map[string]bool{}
+	run := func(flow string, f func(t *testing.T) []exchange) {
+		covered[flow] = true
+		t.Run(flow, func(t *testing.T) { conform(t, tr.Flow(flow), f(t)) })
 	}
-	defer sim.Close()
 
-	t.Run("success", func(t *testing.T) { conform(t, tr.Flow("success"), login(t, sim, simulator.DemoPassword)) })
-	t.Run("wrong password", func(t *testing.T) { conform(t, tr.Flow("wrong_password"), login(t, sim, "wrong-password")) })
-	t.Run("account blocked", func(t *testing.T) {
+	run("success", func(t *testing.T) []exchange { return login(t, sim, simulator.DemoPassword) })
+	run("older_body", func(t *testing.T) []exchange {
+		return login(t, startSim(t, simulator.Config{Workouts: 10, LoginPageWithoutConfig: true}), simulator.DemoPassword)
+	})
+	run("wrong_password", func(t *testing.T) []exchange { return login(t, sim, "wrong-password") })
+	run("request_rejected", func(t *testing.T) []exchange { return rejectedLogin(t, sim) })
+	run("verification", func(t *testing.T) []exchange {
+		return login(t, startSim(t, simulator.Config{Workouts: 10, VerifyLogins: true}), simulator.DemoPassword)
+	})
+	run("ip_throttled", func(t *testing.T) []exchange {
+		sim := startSim(t, simulator.Config{Workouts: 10, IPThrottleAfter: 2})
+		login(t, sim, "wrong-password")
+		login(t, sim, "wrong-password")
+		return login(t, sim, simulator.DemoPassword)
+	})
+	run("authorize_error", func(t *testing.T) []exchange {
+		return loginWith(t, sim, client.Config{Password: simulator.DemoPassword, Audience: "https://api.onepeloton.com/v2/"})
+	})
+	run("account_blocked", func(t *testing.T) []exchange {
 		// Each new client risks one login; ten refusals from this IP block the account.
 		for i := 0; i < 9; i++ { // one refusal above already
 			login(t, sim, "wrong-password")
 		}
-		conform(t, tr.Flow("account_blocked"), login(t, sim, simulator.DemoPassword))
+		return login(t, sim, simulator.DemoPassword)
 	})
+	for flow := range tr.Flows {
+		if !covered[flow] {
+			t.Errorf("the simulator is not held to the transcript's flow %s", flow)
+		}
+	}
 }

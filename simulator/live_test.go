@@ -229,6 +229,31 @@ func TestBruteForceProtectionBlocksAfterTenFailures(t *testing.T) {
 	}
 }
 
+// TestSuspiciousIPThrottling: failed logins from one IP across usernames get it throttled:
+// 429 too_many_attempts with the throttling text, not the blocked account's, whatever the
+// password, and one attempt is granted again 14.4 minutes later.
+func TestSuspiciousIPThrottling(t *testing.T) {
+	sim, clk := startSim(t, Config{Workouts: 10, IPThrottleAfter: 3})
+	f := newFlow(t, sim)
+	f.authorize()
+	for i := 1; i <= 3; i++ {
+		user := func(b map[string]string) { b["username"] = "someone-" + itoa(i) + "@example.com" }
+		if resp, body := f.login("wrong", user); resp.StatusCode != 401 {
+			t.Fatalf("failure %d: %d %s", i, resp.StatusCode, body)
+		}
+	}
+	resp, body := f.login(DemoPassword, nil)
+	var le loginError
+	json.Unmarshal(body, &le)
+	if resp.StatusCode != 429 || le != errIPThrottled || strings.Contains(le.Description, "account has been blocked") {
+		t.Fatalf("after 3 failures from the IP: %d %s", resp.StatusCode, body)
+	}
+	clk.Advance(ipThrottleRate)
+	if resp, body := f.login(DemoPassword, nil); resp.StatusCode != 200 {
+		t.Errorf("after %v: %d %s, want the granted attempt", ipThrottleRate, resp.StatusCode, body)
+	}
+}
+
 // TestPlainHTTPStandIn: the plain-HTTP mode serves a one-host login ending at the redirect URI.
 func TestPlainHTTPStandIn(t *testing.T) {
 	sim, _ := startSim(t, Config{Workouts: 10, PlainHTTP: true})

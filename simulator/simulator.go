@@ -21,6 +21,7 @@ import (
 	"net"
 	"net/http"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -93,6 +94,20 @@ type Config struct {
 	Imports int
 	// NoAnnualChallenge is a member who did not join this year's Annual Challenge.
 	NoAnnualChallenge bool
+	// IPThrottleAfter is Auth0's suspicious IP throttling: after this many failed logins from
+	// one IP within 24 hours, whatever the usernames, every further login from it is answered
+	// 429 too_many_attempts ("We have detected suspicious login behavior…"), the password
+	// unchecked, except one granted every 14.4 minutes. 0 takes Auth0's defaults (100 a day,
+	// one granted every 864,000 ms); negative turns it off.
+	IPThrottleAfter int
+	// LoginPageWithoutConfig serves the login page without its window.injectedConfig line, as
+	// in older captures: a client then posts the _csrf cookie's value and the login URL's
+	// state (peloton-to-garmin's body), which Auth0 takes too.
+	LoginPageWithoutConfig bool
+	// VerifyLogins answers the right password with Auth0's verification page (an e-mailed
+	// code), which a headless client cannot pass; SignInWithBrowser passes it, as the member
+	// would in a browser.
+	VerifyLogins bool
 	// PlainHTTP serves the login and the API over plain HTTP on 127.0.0.1 ports instead of
 	// Peloton's host names, as a member's own stand-in would: one host, no SSO hop. Only the
 	// test that such stand-ins keep working uses it.
@@ -133,6 +148,9 @@ func (c Config) withDefaults() Config {
 	if c.DistanceUnit == "" {
 		c.DistanceUnit = "imperial"
 	}
+	if c.IPThrottleAfter == 0 {
+		c.IPThrottleAfter = ipThrottleDefault
+	}
 	return c
 }
 
@@ -145,6 +163,7 @@ type Simulator struct {
 	hosts      *loophost.Hosts // nil in PlainHTTP mode
 	servers    []*http.Server
 	signingKey []byte
+	person     string        // the header value by which SignInWithBrowser passes a verification step
 	done       chan struct{} // closed by Close, ends fault delays
 	closeOnce  sync.Once
 	clientOnce sync.Once
@@ -158,6 +177,7 @@ type Simulator struct {
 	txByWResult  map[string]*loginTx
 	txBySSO      map[string]*loginTx // keyed by the SSO hop's state
 	failedLogins map[string]int      // consecutive refused passwords by user and IP
+	ipFailures   map[string]*ipFailures
 
 	codes          map[string]*authCode
 	access         map[string]*accessGrant
@@ -181,6 +201,7 @@ func Start(cfg Config) (*Simulator, error) {
 	s := &Simulator{
 		cfg:          cfg,
 		signingKey:   key,
+		person:       randomToken(16),
 		done:         make(chan struct{}),
 		password:     cfg.Password,
 		requests:     map[string]int{},
@@ -189,6 +210,7 @@ func Start(cfg Config) (*Simulator, error) {
 		txByWResult:  map[string]*loginTx{},
 		txBySSO:      map[string]*loginTx{},
 		failedLogins: map[string]int{},
+		ipFailures:   map[string]*ipFailures{},
 		codes:        map[string]*authCode{},
 		access:       map[string]*accessGrant{},
 		refresh:      map[string]*refreshGrant{},
@@ -378,11 +400,18 @@ func (s *Simulator) RevokeRefreshTokens() {
 }
 
 // SetPassword changes the member's password, e.g. to simulate a password
-// change that makes stored credentials wrong.
+// change that makes stored credentials wrong. Like Auth0's, it lifts the
+// member's brute-force block (auth0/docs brute-force-protection-triggers-
+// actions.md: "The user changes their password").
 func (s *Simulator) SetPassword(p string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.password = p
+	for key := range s.failedLogins {
+		if strings.HasPrefix(key, strings.ToLower(s.cfg.Username)+"|") {
+			delete(s.failedLogins, key)
+		}
+	}
 }
 
 // SetOverviewJSON makes the overview endpoint serve exactly raw (which may be

@@ -45,3 +45,19 @@ func TestChecksReportDifferences(t *testing.T) {
 		}
 	}
 }
+
+// The replay judges the scheme by the connection: a request that did not come over TLS is
+// reported as sent over http.
+func TestReplayReportsARequestOverPlainHTTP(t *testing.T) {
+	tr, _ := Load()
+	replay, err := StartReplay(tr.Flow("wrong_password"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer replay.Close()
+	req := httptest.NewRequest(http.MethodGet, "http://auth.onepeloton.com/authorize?state=s", nil) // no TLS
+	replay.serve(httptest.NewRecorder(), req)
+	if p := strings.Join(replay.Problems(), "\n"); !strings.Contains(p, "authorize: sent over http") {
+		t.Errorf("a plain-HTTP request was not reported:\n%s", p)
+	}
+}

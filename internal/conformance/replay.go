@@ -52,7 +52,11 @@ func (r *Replay) Transport() *http.Transport { return r.hosts.Transport() }
 
 func (r *Replay) serve(w http.ResponseWriter, req *http.Request) {
 	body, _ := io.ReadAll(io.LimitReader(req.Body, 1<<20))
-	req.URL.Scheme, req.URL.Host = "https", req.Host // a server's request URL has neither
+	// A server's request URL has neither scheme nor host: the connection says which.
+	req.URL.Scheme, req.URL.Host = "http", req.Host
+	if req.TLS != nil {
+		req.URL.Scheme = "https"
+	}
 	r.mu.Lock()
 	if r.next >= len(r.steps) {
 		r.problems = append(r.problems, fmt.Sprintf("a request after the transcript ended: %s %s%s", req.Method, req.Host, req.URL.Path))
@@ -62,7 +66,7 @@ func (r *Replay) serve(w http.ResponseWriter, req *http.Request) {
 	}
 	step := r.steps[r.next]
 	r.next++
-	if step.Name == "authorize" {
+	if step.Request.Path == "/authorize" {
 		r.vars = VarsFrom(req.URL.Query())
 	}
 	r.problems = append(r.problems, step.CheckRequest(req, body, r.vars)...)
