@@ -121,7 +121,8 @@ func Write(w io.Writer, workouts []history.Workout, hs *collector.HistorySeries,
 			for _, smp := range hs.At(workouts, t) {
 				k := key(smp)
 				next[k] = smp
-				if old, ok := current[k]; !ok || old.Value != smp.Value || m.kind&step != 0 {
+				again := m.kind&step != 0 || (m.kind&live != 0 && smp.Name == inProgress)
+				if old, ok := current[k]; !ok || old.Value != smp.Value || again {
 					record(all, k, smp, m.at)
 				}
 			}
@@ -158,10 +159,13 @@ func timeline(workouts []history.Workout, hs *collector.HistorySeries, opts Opti
 		}
 		first = min(first, w.Start)
 		kinds[w.Start] |= event
-		end := until
-		if w.Completed() && w.End <= until {
+		end := until // a workout going on now is in progress until the end
+		switch {
+		case w.Completed() && w.End <= until:
 			kinds[w.End] |= event
 			end = w.End
+		case !w.Completed() && !w.Going():
+			continue // never ended, never in progress
 		}
 		for t := w.Start + int64(opts.LiveStep/time.Second); t < end; t += int64(opts.LiveStep / time.Second) {
 			kinds[t] |= live

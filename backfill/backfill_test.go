@@ -266,3 +266,32 @@ func TestEmptyHistory(t *testing.T) {
 		t.Errorf("empty history: %q, %+v, %v", b.String(), st, err)
 	}
 }
+
+// A workout that never ended and is not going on (Peloton keeps abandoned ones without an
+// end) was never in progress: the history never says a workout ran for months.
+func TestUnendedWorkoutIsNotInProgress(t *testing.T) {
+	ws := threeWeeks()
+	ws = append(ws, history.Workout{ID: "w0", Start: at(2026, 3, 3, 7, 0).Unix(), Status: "FAILED", Discipline: "running"})
+	got, _ := write(t, ws, at(2026, 3, 20, 12, 0))
+	key := `peloton_workout_in_progress` + seriesPrefix + `discipline="running"}`
+	for _, p := range got[key] {
+		if p.v != 0 {
+			t.Fatalf("%s is %v at %v, for a workout that never ended", key, p.v, time.Unix(p.t, 0))
+		}
+	}
+}
+
+// A change of another series during a workout (here a second ride that starts and ends
+// within a long one, on one of its 4-minute ticks) does not skip the tick that keeps
+// peloton_workout_in_progress fresh.
+func TestInProgressTicksSurviveOtherEvents(t *testing.T) {
+	long := ride("w5", "cycling", at(2026, 3, 19, 10, 0), 60, 600000)
+	short := ride("w6", "cycling", time.Unix(long.Start, 0).Add(backfill.DefaultLiveStep), 5, 50000)
+	got, _ := write(t, append(threeWeeks(), long, short), at(2026, 3, 20, 12, 0))
+	key := `peloton_workout_in_progress` + seriesPrefix + `discipline="cycling"}`
+	for tm := long.Start; tm < long.End; tm += 30 {
+		if v, ok := valueAt(got[key], tm, 5*time.Minute); !ok || v != 1 {
+			t.Fatalf("%s at %ds into the long ride: %v %v", key, tm-long.Start, v, ok)
+		}
+	}
+}

@@ -147,7 +147,9 @@ func (z *Summarizer) summarize(workouts []Workout, now time.Time, past bool) Sum
 			s.Disciplines[w.Discipline] = d
 		}
 		completed := w.Completed() && (!past || w.End <= now.Unix())
-		if w.Status == statusActive || (past && !completed) {
+		// In the past, a workout that has ended since was still going; one that never got an
+		// end and is not going now (abandoned, failed) was never in progress for the history.
+		if w.Going() || (past && w.Completed() && !completed) {
 			d.InProgress = true
 		}
 		if !completed {

@@ -42,6 +42,9 @@ type Workout struct {
 // Completed says whether the workout is done and has an end time.
 func (w Workout) Completed() bool { return w.Status != statusActive && w.End > 0 }
 
+// Going tells whether Peloton said the workout is in progress as the history was read.
+func (w Workout) Going() bool { return w.Status == statusActive }
+
 // Output is the workout's total output in joules, if it has one: a class without an output
 // (strength, yoga, an app run) reports 0, which is no output rather than a measured 0.
 func (w Workout) Output() (float64, bool) { return w.Work, w.HasWork && w.Work > 0 }
