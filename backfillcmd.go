@@ -132,14 +132,15 @@ func syncForBackfill(ctx context.Context, cfg client.Config, store *history.Stor
 	if err != nil {
 		return fmt.Errorf("invalid Peloton settings: %w", err)
 	}
-	id, err := pelo.UserID(ctx)
+	me, err := pelo.Me(ctx) // the profile's time zone too, which the streak's weeks follow
 	if err != nil {
 		return fmt.Errorf("no workout history on disk, and Peloton cannot be read: %w", err)
 	}
 	level.Info(logger).Log("msg", "no workout history on disk: downloading it")
-	if _, err := store.Sync(ctx, id, time.Now(), pelo.Workouts); err != nil {
+	if _, err := store.Sync(ctx, string(me.ID), time.Now(), pelo.Workouts); err != nil {
 		return fmt.Errorf("downloading the workout history: %w", err)
 	}
+	store.SetProfile(history.Profile{Timezone: string(me.Timezone)})
 	if !demo {
 		return nil
 	}

@@ -330,14 +330,26 @@ func (s *Store) Profile() Profile {
 	return s.profile
 }
 
-// SetProfile keeps p, and saves it when it changed.
+// SetProfile adds what p says to what was learned, and saves it when that changed. What p
+// leaves out (a zone or names not read this time: the profile or the overview failed) keeps
+// its earlier value rather than being forgotten.
 func (s *Store) SetProfile(p Profile) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if p.Timezone == s.profile.Timezone && maps.Equal(p.Names, s.profile.Names) {
+	next := Profile{Names: maps.Clone(s.profile.Names), Timezone: s.profile.Timezone}
+	if p.Timezone != "" {
+		next.Timezone = p.Timezone
+	}
+	for slug, name := range p.Names {
+		if next.Names == nil {
+			next.Names = map[string]string{}
+		}
+		next.Names[slug] = name
+	}
+	if next.Timezone == s.profile.Timezone && maps.Equal(next.Names, s.profile.Names) {
 		return
 	}
-	s.profile = Profile{Names: maps.Clone(p.Names), Timezone: p.Timezone}
+	s.profile = next
 	if len(s.workouts) > 0 { // an empty history is not worth a file yet
 		s.save()
 	}
