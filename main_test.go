@@ -573,3 +573,36 @@ func TestAnAddressThatCannotBeServedIsFoundBeforePelotonIsContacted(t *testing.T
 	}
 	e.stop(t)
 }
+
+// With no history on disk, `backfill` downloads the workout list itself, in the profile's
+// time zone, keeps it beside the state file for the next run, and writes a file promtool
+// can read.
+func TestBackfillSyncsTheHistoryItself(t *testing.T) {
+	needBinary(t)
+	sim, err := simulator.Start(simulator.Config{Timezone: "Asia/Tokyo", Workouts: 40})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sim.Close()
+	dir := t.TempDir()
+	state, om := filepath.Join(dir, "state.json"), filepath.Join(dir, "peloton.om")
+	out, err := run(t, append(testkit.SimulatorEnv(t, sim), "PELOTON_USERNAME="+simulator.DemoUsername, "PELOTON_PASSWORD="+simulator.DemoPassword),
+		"backfill", "--peloton.state-file="+state, "--label=job=peloton", "--label=instance=rider:10070", "--output="+om)
+	if err != nil {
+		t.Fatalf("backfill: %v\n%s", err, out)
+	}
+	if !strings.Contains(out, `zone=Asia/Tokyo from=profile`) {
+		t.Errorf("the streak's weeks do not follow the profile's zone:\n%s", out)
+	}
+	text, err := os.ReadFile(om)
+	if err != nil || !strings.HasSuffix(string(text), "\n# EOF\n") || !strings.Contains(string(text), `peloton_workouts{job="peloton",instance="rider:10070",discipline="cycling"`) {
+		t.Errorf("the file (%v) has no peloton_workouts of the target, or no # EOF:\n%.500s", err, text)
+	}
+	kept, err := os.ReadFile(filepath.Join(dir, "state.history.json"))
+	if err != nil || !strings.Contains(string(kept), `"timezone":"Asia/Tokyo"`) {
+		t.Errorf("the history beside the state file (%v) does not keep the profile's zone: %.300s", err, kept)
+	}
+	if n := sim.Requests(simulator.EndpointWorkouts); n == 0 {
+		t.Error("no workout page was read")
+	}
+}
