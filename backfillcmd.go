@@ -163,6 +163,19 @@ func syncForBackfill(ctx context.Context, cfg client.Config, store *history.Stor
 	return nil
 }
 
+// giveUpBackfill is --best-effort's way out of a failed backfill: the output of an earlier
+// run is removed, so that promtool, which runs next, finds nothing rather than turning stale
+// data into blocks again, and the mark of a finished backfill is not left for this run.
+func giveUpBackfill(output string, logger log.Logger) {
+	if output != "-" {
+		if err := os.Remove(output); err != nil && !errors.Is(err, os.ErrNotExist) {
+			level.Error(logger).Log("msg", "cannot remove the output of an earlier backfill", "err", err)
+			os.Exit(1) // promtool would read it: better to stop the deployment than to write it twice
+		}
+	}
+	level.Warn(logger).Log("msg", "--best-effort: no backfill this time, the next run tries again", "output", output)
+}
+
 // openOutput opens the backfill's output: standard output for "-", else a file written
 // beside its final name and renamed onto it once complete, so that promtool never reads half
 // a file. The file holds training data, no secret, and is readable by promtool's user.

@@ -84,6 +84,8 @@ func main() {
 			"the last hours are Prometheus' head block, which blocks must not overlap.").Default(backfillSafeEdge.String()).String()
 		backfillSkipIf = backfillCmd.Flag("skip-if-exists", "Do nothing when this file exists: the mark a one-shot "+
 			"backfill leaves once its blocks are made, so that it runs once.").String()
+		backfillBestEffort = backfillCmd.Flag("best-effort", "When the history cannot be read or written, log why, "+
+			"remove --output and exit 0: for a one-shot backfill that must not keep the rest of a deployment from starting.").Bool()
 	)
 	kingpin.Version(version.Print(exporterName))
 	kingpin.HelpFlag.Short('h')
@@ -146,7 +148,10 @@ func main() {
 		bc.streakZone, bc.weekStart, bc.demo = *streakZone, weekday(*weekStart), demoCfg
 		if err := runBackfill(cfg, bc, logger); err != nil {
 			level.Error(logger).Log("msg", "backfill failed", "err", err)
-			os.Exit(1)
+			if !*backfillBestEffort {
+				os.Exit(1)
+			}
+			giveUpBackfill(bc.output, logger)
 		}
 		return
 	}

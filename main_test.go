@@ -606,3 +606,38 @@ func TestBackfillSyncsTheHistoryItself(t *testing.T) {
 		t.Error("no workout page was read")
 	}
 }
+
+// --best-effort: a backfill that cannot read Peloton says why and exits 0, removing an earlier
+// run's file so that promtool does not make blocks of it again; without it, it exits 1 and
+// keeps the file.
+func TestBackfillBestEffort(t *testing.T) {
+	needBinary(t)
+	sim, err := simulator.Start(simulator.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := append(testkit.SimulatorEnv(t, sim), "PELOTON_USERNAME="+simulator.DemoUsername, "PELOTON_PASSWORD="+simulator.DemoPassword)
+	sim.Close() // Peloton cannot be reached
+	dir := t.TempDir()
+	om := filepath.Join(dir, "peloton.om")
+	for _, bestEffort := range []bool{false, true} {
+		if err := os.WriteFile(om, []byte("# EOF\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		args := []string{"backfill", "--peloton.state-file=" + filepath.Join(dir, "state.json"), "--peloton.timeout=2s",
+			"--label=job=peloton", "--label=instance=rider:10070", "--output=" + om}
+		if bestEffort {
+			args = append(args, "--best-effort")
+		}
+		out, err := run(t, env, args...)
+		_, statErr := os.Stat(om)
+		switch {
+		case !strings.Contains(out, `msg="backfill failed"`):
+			t.Errorf("best effort %v: the failure is not logged:\n%s", bestEffort, out)
+		case bestEffort && (err != nil || statErr == nil):
+			t.Errorf("--best-effort: exit %v, the earlier file removed: %v; want exit 0 and no file\n%s", err, statErr != nil, out)
+		case !bestEffort && (err == nil || statErr != nil):
+			t.Errorf("without --best-effort: exit %v, the earlier file kept: %v; want exit 1 and the file\n%s", err, statErr == nil, out)
+		}
+	}
+}

@@ -30,6 +30,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	yaml "go.yaml.in/yaml/v2"
 
@@ -1089,7 +1090,7 @@ func checkComposeBackfill(t *testing.T, base, creds composeProject) {
 	const marker = "--skip-if-exists=/prometheus/peloton-backfill.done"
 	bf, blocks, prom := base.Services["backfill"], base.Services["backfill-blocks"], base.Services["prometheus"]
 	for _, want := range []string{"backfill", "--demo", "--label=job=peloton", fmt.Sprintf("--label=instance=peloton-exporter:%d", exporterPort),
-		"--output=/backfill/peloton.om", marker} {
+		"--output=/backfill/peloton.om", marker, "--best-effort"} {
 		if !slices.Contains(bf.Command, want) {
 			t.Errorf("backfill: command %q lacks %s", bf.Command, want)
 		}
@@ -1116,9 +1117,63 @@ func checkComposeBackfill(t *testing.T, base, creds composeProject) {
 	}
 	acct := creds.Services["backfill"]
 	switch {
-	case slices.Contains(acct.Command, "--demo") || !slices.Contains(acct.Command, stateFileFlag) || !slices.Contains(acct.Command, marker):
-		t.Errorf("%s: backfill command %q, want the account's state file, no --demo, and the mark", composeCredsFile, acct.Command)
+	case slices.Contains(acct.Command, "--demo") || !slices.Contains(acct.Command, stateFileFlag) || !slices.Contains(acct.Command, marker) ||
+		!slices.Contains(acct.Command, "--best-effort"):
+		t.Errorf("%s: backfill command %q, want the account's state file, no --demo, the mark and --best-effort", composeCredsFile, acct.Command)
 	case !slices.Equal(acct.EnvFile, []string{"${PELOTON_ENV_FILE:-peloton.env}"}):
 		t.Errorf("%s: backfill env_file %q, want ${PELOTON_ENV_FILE:-peloton.env}", composeCredsFile, acct.EnvFile)
+	}
+}
+
+// The backfill-blocks script, run by sh with the real promtool on its volumes' stand-ins: after
+// a failed --best-effort backfill (no file) it lets the stack start and leaves no mark, so the
+// next start tries again; with a file it makes blocks and leaves the mark; with the mark it
+// does nothing.
+func TestComposeBackfillBlocksScript(t *testing.T) {
+	tool(t, "promtool", "prometheus")
+	var base composeProject
+	readYAMLLoose(t, composeFile, &base)
+	cmd := base.Services["backfill-blocks"].Command
+	if len(cmd) != 1 {
+		t.Fatalf("backfill-blocks: command %q, want one sh -c script", cmd)
+	}
+	dir := t.TempDir()
+	backfillDir, promDir := filepath.Join(dir, "backfill"), filepath.Join(dir, "prometheus")
+	for _, d := range []string{backfillDir, promDir} {
+		if err := os.Mkdir(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	script := strings.NewReplacer("/backfill/", backfillDir+"/", "/prometheus", promDir).Replace(cmd[0])
+	runScript := func() string {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		out, err := exec.CommandContext(ctx, "sh", "-c", script).CombinedOutput()
+		if err != nil {
+			t.Fatalf("the script failed: %v\n%s", err, out)
+		}
+		return string(out)
+	}
+	mark := filepath.Join(promDir, "peloton-backfill.done")
+	blocks := func() int {
+		metas, _ := filepath.Glob(filepath.Join(promDir, "*", "meta.json"))
+		return len(metas)
+	}
+
+	runScript()
+	if _, err := os.Stat(mark); err == nil || blocks() != 0 {
+		t.Fatalf("without a backfill file: mark left (%v) or %d blocks made", err == nil, blocks())
+	}
+	ts := time.Now().Add(-72 * time.Hour).Unix()
+	om := fmt.Sprintf("# HELP peloton_workouts Workouts.\n# TYPE peloton_workouts gauge\npeloton_workouts{job=\"peloton\"} 3 %d\n# EOF\n", ts)
+	if err := os.WriteFile(filepath.Join(backfillDir, "peloton.om"), []byte(om), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	runScript()
+	if _, err := os.Stat(mark); err != nil || blocks() != 1 {
+		t.Fatalf("with a backfill file: mark %v, %d blocks, want the mark and one block", err, blocks())
+	}
+	if out := runScript(); !strings.Contains(out, "backfilled before") || blocks() != 1 {
+		t.Errorf("with the mark: %q and %d blocks, want nothing done", out, blocks())
 	}
 }
