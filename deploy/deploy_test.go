@@ -380,11 +380,12 @@ func TestDashboardConventions(t *testing.T) {
 	if v, ok := vars["datasource"]; !ok || v.Type != "datasource" || v.Query() != "prometheus" {
 		t.Errorf(`want a templating variable "datasource" of type datasource with query prometheus, got %+v`, v)
 	}
-	// The variables list the targets from a series the backfill writes as well as the exporter,
-	// so that a time range before the first scrape still finds them.
+	// The variables list the targets from peloton_up, which every exporter serves even when it
+	// never read the history, and from a series the backfill writes, so that a time range
+	// before the first scrape still finds them.
 	for name, wantQuery := range map[string]string{
-		"job":      "label_values(peloton_current_week_end_timestamp_seconds, job)",
-		"instance": `label_values(peloton_current_week_end_timestamp_seconds{job=~"$job"}, instance)`,
+		"job":      `label_values({__name__=~"peloton_up|peloton_current_week_end_timestamp_seconds"}, job)`,
+		"instance": `label_values({__name__=~"peloton_up|peloton_current_week_end_timestamp_seconds",job=~"$job"}, instance)`,
 	} {
 		v, ok := vars[name]
 		switch {
