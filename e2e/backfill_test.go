@@ -72,7 +72,9 @@ func TestBackfillEndToEnd(t *testing.T) {
 	// 2. The backfill reads that history, and sends nothing to Peloton (no credentials: a
 	// request would fail loudly).
 	before := simRequests(sim)
-	until := now.Add(-3 * time.Hour)
+	// A minute ago rather than the default 3h: Prometheus' head is empty here, and the rules,
+	// evaluated now, see the newest backfilled samples (checkNoAlerts).
+	until := time.Now().Add(-time.Minute).Truncate(time.Second)
 	omFile := filepath.Join(dir, "peloton.om")
 	out := runCommand(t, dir, bin, "backfill", "--peloton.state-file="+state, "--label=job="+job,
 		"--label=instance="+backfilledInstance, "--until="+until.Format(time.RFC3339), "--output="+omFile)
@@ -238,7 +240,18 @@ func pickMoments(t *testing.T, ws []client.Workout, until time.Time, loc *time.L
 	if broke.IsZero() {
 		t.Fatal("the simulated member has no week that broke a streak")
 	}
-	m := []moment{{"a year back", yearBack}, {"across the end of DST", dstSunday}, {"in a week that broke the streak", broke}}
+	var during time.Time // 10½ minutes into the newest long workout that ended days before the end
+	for _, w := range ws {
+		start, end := w.StartTime.Value, w.EndTime.Value
+		if w.Status == "COMPLETE" && end-start >= 20*60 && end < float64(until.AddDate(0, 0, -2).Unix()) && start > float64(during.Unix()) {
+			during = time.Unix(int64(start)+10*60+30, 0)
+		}
+	}
+	if during.IsZero() {
+		t.Fatal("the simulated member has no workout of 20 minutes or more")
+	}
+	m := []moment{{"a year back", yearBack}, {"across the end of DST", dstSunday}, {"in a week that broke the streak", broke},
+		{"during a workout", during}}
 	sort.Slice(m, func(i, j int) bool { return m[i].at.Before(m[j].at) })
 	return m
 }
@@ -530,7 +543,9 @@ func compareDashboard(t *testing.T, prom promClient, at time.Time) {
 	if compared < 20 {
 		t.Errorf("only %d dashboard queries compared", compared)
 	}
-	t.Logf("at %s: %d dashboard queries agree with the live exporter's answers", at.Format(time.RFC3339), compared)
+	if !t.Failed() {
+		t.Logf("at %s: %d dashboard queries agree with the live exporter's answers", at.Format(time.RFC3339), compared)
+	}
 }
 
 // queryAt runs a dashboard query at a moment for one instance: its results by their labels
@@ -554,18 +569,29 @@ func queryAt(t *testing.T, prom promClient, where, expr, instance string, at tim
 }
 
 // checkIndependently compares a few values with the test's own count of the workouts: the
-// workouts done by then and the weekly streak, counted in calendar weeks of the member's zone.
+// workouts done by then, the disciplines with a workout going on, and the weekly streak,
+// counted in calendar weeks of the member's zone.
 func checkIndependently(t *testing.T, prom promClient, ws []client.Workout, at time.Time, loc *time.Location) {
 	t.Helper()
 	done := 0.0
+	going := map[string]bool{}
 	for _, w := range ws {
-		if w.Status == "COMPLETE" && w.EndTime.Valid && w.EndTime.Value <= float64(at.Unix()) {
+		if w.Status != "COMPLETE" || !w.EndTime.Valid {
+			continue
+		}
+		switch {
+		case w.EndTime.Value <= float64(at.Unix()):
 			done++
+		case w.StartTime.Value <= float64(at.Unix()):
+			going[string(w.FitnessDiscipline)] = true
 		}
 	}
 	sel := fmt.Sprintf(`{job=%q,instance=%q}`, job, backfilledInstance)
 	if got := value(t, prom, "sum(last_over_time(peloton_workouts"+sel+"[1d]))", at); got != done {
 		t.Errorf("at %s: %v workouts backfilled, %v done by then", at, got, done)
+	}
+	if got := value(t, prom, "sum(peloton_workout_in_progress"+sel+") or vector(0)", at); got != float64(len(going)) {
+		t.Errorf("at %s: %v disciplines in progress backfilled, %d going on then", at, got, len(going))
 	}
 	if got, want := value(t, prom, "last_over_time(peloton_weekly_streak"+sel+"[1d])", at), float64(streakAt(ws, at, loc)); got != want {
 		t.Errorf("at %s: weekly streak %v backfilled, %v counted", at, got, want)
@@ -640,6 +666,11 @@ func checkRanges(t *testing.T, prom promClient, ws []client.Workout, end time.Ti
 func checkNoAlerts(t *testing.T, prom promClient) {
 	t.Helper()
 	time.Sleep(5 * evalInterval)
+	// The check means something only if the rules can see the backfilled series now.
+	sel := fmt.Sprintf(`{job=%q,instance=%q}`, job, backfilledInstance)
+	if res, err := prom.queryAt("peloton_weekly_streak"+sel, time.Now()); err != nil || len(res) != 1 {
+		t.Fatalf("the backfilled streak is not visible now (%v, %v): the rules could not see it either", res, err)
+	}
 	alerts, err := prom.alerts()
 	if err != nil {
 		t.Fatal(err)
