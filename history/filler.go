@@ -103,7 +103,8 @@ func (f *Filler) Close() {
 }
 
 // Idle says whether the filler has nothing to do until its next kick: no round running, none
-// asked for. Tests wait for it.
+// asked for. During the pause after a failed round it is idle too, though the pause's end
+// starts a round by itself. Tests wait for it.
 func (f *Filler) Idle() bool {
 	f.mu.Lock()
 	defer f.mu.Unlock()
