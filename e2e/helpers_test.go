@@ -182,7 +182,16 @@ type queryResult struct {
 // query runs an instant query at the current time. Vectors come back as samples; a scalar or
 // string as one sample without labels; a matrix (a bare range selector) as one sample per series.
 func (c promClient) query(expr string) ([]sample, error) {
-	data, err := c.get("/api/v1/query", url.Values{"query": {expr}})
+	return c.instant(url.Values{"query": {expr}})
+}
+
+// queryAt runs an instant query at a moment, with query's results.
+func (c promClient) queryAt(expr string, at time.Time) ([]sample, error) {
+	return c.instant(url.Values{"query": {expr}, "time": {strconv.FormatInt(at.Unix(), 10)}})
+}
+
+func (c promClient) instant(params url.Values) ([]sample, error) {
+	data, err := c.get("/api/v1/query", params)
 	if err != nil {
 		return nil, err
 	}
@@ -198,7 +207,7 @@ func (c promClient) query(expr string) ([]sample, error) {
 	case "scalar", "string":
 		var v [2]any
 		err := json.Unmarshal(qr.Result, &v)
-		return []sample{{Value: v}}, err
+		return []sample{{Metric: map[string]string{}, Value: v}}, err
 	case "matrix":
 		var m []struct {
 			Metric map[string]string `json:"metric"`
@@ -211,29 +220,6 @@ func (c promClient) query(expr string) ([]sample, error) {
 		return out, err
 	}
 	return nil, fmt.Errorf("unknown result type %q", qr.Type)
-}
-
-// queryAt runs an instant query at a moment.
-func (c promClient) queryAt(expr string, at time.Time) ([]sample, error) {
-	data, err := c.get("/api/v1/query", url.Values{"query": {expr}, "time": {strconv.FormatInt(at.Unix(), 10)}})
-	if err != nil {
-		return nil, err
-	}
-	var qr queryResult
-	if err := json.Unmarshal(data, &qr); err != nil {
-		return nil, err
-	}
-	switch qr.Type {
-	case "vector":
-		var v []sample
-		err := json.Unmarshal(qr.Result, &v)
-		return v, err
-	case "scalar":
-		var v [2]any
-		err := json.Unmarshal(qr.Result, &v)
-		return []sample{{Metric: map[string]string{}, Value: v}}, err
-	}
-	return nil, fmt.Errorf("an instant query at a moment gave a %s", qr.Type)
 }
 
 type point struct {
