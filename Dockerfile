@@ -42,7 +42,7 @@ RUN CGO_ENABLED=0 GOOS=$TARGETOS GOARCH=$TARGETARCH go build -trimpath \
         -X github.com/prometheus/common/version.Branch=${BRANCH} \
         -X github.com/prometheus/common/version.BuildDate=${BUILD_DATE}" \
       -o /out/peloton_exporter . \
- && mkdir -p /out/state
+ && mkdir -p /out/state /out/backfill
 
 # static-debian12 has CA certificates and time zone data, which is all a static Go binary
 # needs; :nonroot runs as uid/gid 65532.
@@ -68,6 +68,9 @@ COPY --from=build /out/peloton_exporter /bin/peloton_exporter
 # writable too (Docker copies the directory's ownership into an empty named volume). Mount a
 # volume here: the rest of the file system can stay read-only.
 COPY --from=build --chown=65532:65532 /out/state /var/lib/peloton_exporter
+# Where `peloton_exporter backfill` writes its OpenMetrics file in the compose stack, for
+# promtool in the Prometheus image to read: owned by 65532 for the same reason.
+COPY --from=build --chown=65532:65532 /out/backfill /backfill
 # Relative paths, such as the default state file name, land in the state directory as well.
 WORKDIR /var/lib/peloton_exporter
 

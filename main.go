@@ -75,6 +75,17 @@ func main() {
 			"for when the password login is refused, blocked or asks for a verification step.")
 		callbackURL = loginCmd.Flag("callback-url", "The address the browser landed on after signing in, to finish a sign-in "+
 			"an earlier `login` started; without it, `login` starts one and reads the address from standard input.").String()
+		backfillCmd = kingpin.Command("backfill", "Write the series derived from the workout history, over the whole history, "+
+			"as OpenMetrics text for `promtool tsdb create-blocks-from openmetrics`.")
+		backfillOutput = backfillCmd.Flag("output", "File to write (- for standard output).").Required().String()
+		backfillLabels = backfillCmd.Flag("label", "A target label NAME=VALUE added to every series; job and instance are required, "+
+			"as Prometheus scrapes the exporter. Repeat for more.").Strings()
+		backfillUntil = backfillCmd.Flag("until", "Write nothing after this time (RFC 3339) or this long ago (a duration): "+
+			"the last hours are Prometheus' head block, which blocks must not overlap.").Default(backfillSafeEdge.String()).String()
+		backfillSkipIf = backfillCmd.Flag("skip-if-exists", "Do nothing when this file exists: the mark a one-shot "+
+			"backfill leaves once its blocks are made, so that it runs once.").String()
+		backfillBestEffort = backfillCmd.Flag("best-effort", "When the history cannot be read or written, log why, "+
+			"remove --output and exit 0: for a one-shot backfill that must not keep the rest of a deployment from starting.").Bool()
 	)
 	kingpin.Version(version.Print(exporterName))
 	kingpin.HelpFlag.Short('h')
@@ -90,6 +101,19 @@ func main() {
 	}
 	if _, _, err := history.Timezone(*streakZone, "", nil); err != nil {
 		kingpin.Fatalf("--streak.timezone: %v", err)
+	}
+	var bc backfillConfig
+	if command == backfillCmd.FullCommand() {
+		var err error
+		if bc, err = parseBackfillFlags(*backfillOutput, *backfillLabels, *backfillUntil, time.Now()); err != nil {
+			kingpin.Fatalf("%v", err)
+		}
+		if *backfillSkipIf != "" {
+			if _, err := os.Stat(*backfillSkipIf); err == nil {
+				fmt.Fprintf(os.Stderr, "%s exists: backfilled before, nothing to do\n", *backfillSkipIf)
+				return
+			}
+		}
 	}
 
 	logger, slogger := newLoggers(*logFormat, *logLevel)
@@ -119,13 +143,24 @@ func main() {
 			kingpin.Fatalf("%v", err)
 		}
 	}
+	demoCfg := demoConfig{on: *demo, workouts: *demoWorkouts}
+	if command == backfillCmd.FullCommand() {
+		bc.streakZone, bc.weekStart, bc.demo = *streakZone, weekday(*weekStart), demoCfg
+		if err := runBackfill(cfg, bc, logger); err != nil {
+			level.Error(logger).Log("msg", "backfill failed", "err", err)
+			if !*backfillBestEffort {
+				os.Exit(1)
+			}
+			giveUpBackfill(bc.output, logger)
+		}
+		return
+	}
 
 	// runExporter returns instead of exiting, so that its deferred closes (the demo's
 	// simulator, the exporter) run on every way out; only then does the process exit.
 	err := runExporter(cfg, serveConfig{
-		demo: *demo, metricsPath: *metricsPath, cacheTTL: *cacheTTL, streakZone: *streakZone,
+		demo: demoCfg, metricsPath: *metricsPath, cacheTTL: *cacheTTL, streakZone: *streakZone,
 		weekStart: weekday(*weekStart), toolkitFlags: toolkitFlags, detail: *detail, detailInterval: *detailEvery,
-		demoWorkouts: *demoWorkouts,
 	}, logger, slogger)
 	if err != nil {
 		level.Error(logger).Log("msg", "exiting", "err", err)
@@ -136,7 +171,7 @@ func main() {
 
 // serveConfig is what runExporter needs of the flags besides the client's settings.
 type serveConfig struct {
-	demo         bool
+	demo         demoConfig
 	metricsPath  string
 	cacheTTL     time.Duration
 	streakZone   string
@@ -145,26 +180,42 @@ type serveConfig struct {
 
 	detail         bool
 	detailInterval time.Duration
-	demoWorkouts   int
+}
+
+// demoConfig is --demo: a simulated Peloton in-process, and the size of its member.
+type demoConfig struct {
+	on       bool
+	workouts int
+}
+
+// apply points cfg at the demo's simulated Peloton, which it starts, when the demo is on. The
+// function returned stops it.
+func (d demoConfig) apply(cfg *client.Config, logger log.Logger) (func(), error) {
+	if !d.on {
+		return func() {}, nil
+	}
+	sim, err := simulator.Start(simulator.Config{Workouts: d.workouts, Imports: 6})
+	if err != nil {
+		return nil, fmt.Errorf("starting the demo Peloton: %w", err)
+	}
+	// The simulator serves Peloton's own host names over TLS on loopback; its transport
+	// dials them there, so the demo runs the client with its real URLs and host rules.
+	cfg.APIURL, cfg.AuthURL, cfg.Transport = sim.APIURL(), sim.AuthURL(), sim.Transport()
+	cfg.Username, cfg.Password = simulator.DemoUsername, simulator.DemoPassword
+	// The demo's tokens die with it, and a real account's state file is never touched.
+	cfg.StateFile = ""
+	level.Info(logger).Log("msg", "demo mode: using a simulated Peloton on loopback", "api", cfg.APIURL, "auth", cfg.AuthURL,
+		"api_addr", sim.HostAddr(simulator.APIHost), "auth_addr", sim.HostAddr(simulator.AuthHost))
+	return sim.Close, nil
 }
 
 // runExporter starts the exporter and serves until a signal stops it, or serving fails.
 func runExporter(cfg client.Config, sc serveConfig, logger log.Logger, slogger *slog.Logger) error {
-	if sc.demo {
-		sim, err := simulator.Start(simulator.Config{Workouts: sc.demoWorkouts, Imports: 6})
-		if err != nil {
-			return fmt.Errorf("starting the demo Peloton: %w", err)
-		}
-		defer sim.Close()
-		// The simulator serves Peloton's own host names over TLS on loopback; its transport
-		// dials them there, so the demo runs the client with its real URLs and host rules.
-		cfg.APIURL, cfg.AuthURL, cfg.Transport = sim.APIURL(), sim.AuthURL(), sim.Transport()
-		cfg.Username, cfg.Password = simulator.DemoUsername, simulator.DemoPassword
-		// The demo's tokens die with it, and a real account's state file is never touched.
-		cfg.StateFile = ""
-		level.Info(logger).Log("msg", "demo mode: using a simulated Peloton on loopback", "api", cfg.APIURL, "auth", cfg.AuthURL,
-			"api_addr", sim.HostAddr(simulator.APIHost), "auth_addr", sim.HostAddr(simulator.AuthHost))
+	closeDemo, err := sc.demo.apply(&cfg, logger)
+	if err != nil {
+		return err
 	}
+	defer closeDemo()
 	pelo, err := client.New(cfg) // checks the settings; contacts nobody yet
 	if err != nil {
 		return fmt.Errorf("invalid Peloton settings: %w", err)

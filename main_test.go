@@ -322,9 +322,14 @@ func readmeColumn(t *testing.T, path, prefix string) map[string]bool {
 }
 
 func TestREADMEDocumentsEveryFlag(t *testing.T) {
-	help, err := run(t, nil, "--help")
-	if err != nil {
-		t.Fatalf("--help: %v", err)
+	// The global flags, and each command's own (`login`'s are documented in its section).
+	var help string
+	for _, args := range [][]string{{"--help"}, {"backfill", "--help"}, {"login", "--help"}} {
+		out, err := run(t, nil, args...)
+		if err != nil {
+			t.Fatalf("%v: %v", args, err)
+		}
+		help += out
 	}
 	inHelp := map[string]bool{}
 	for _, field := range strings.Fields(help) {
@@ -567,4 +572,72 @@ func TestAnAddressThatCannotBeServedIsFoundBeforePelotonIsContacted(t *testing.T
 		}
 	}
 	e.stop(t)
+}
+
+// With no history on disk, `backfill` downloads the workout list itself, in the profile's
+// time zone, keeps it beside the state file for the next run, and writes a file promtool
+// can read.
+func TestBackfillSyncsTheHistoryItself(t *testing.T) {
+	needBinary(t)
+	sim, err := simulator.Start(simulator.Config{Timezone: "Asia/Tokyo", Workouts: 40})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sim.Close()
+	dir := t.TempDir()
+	state, om := filepath.Join(dir, "state.json"), filepath.Join(dir, "peloton.om")
+	out, err := run(t, append(testkit.SimulatorEnv(t, sim), "PELOTON_USERNAME="+simulator.DemoUsername, "PELOTON_PASSWORD="+simulator.DemoPassword),
+		"backfill", "--peloton.state-file="+state, "--label=job=peloton", "--label=instance=rider:10070", "--output="+om)
+	if err != nil {
+		t.Fatalf("backfill: %v\n%s", err, out)
+	}
+	if !strings.Contains(out, `zone=Asia/Tokyo from=profile`) {
+		t.Errorf("the streak's weeks do not follow the profile's zone:\n%s", out)
+	}
+	text, err := os.ReadFile(om)
+	if err != nil || !strings.HasSuffix(string(text), "\n# EOF\n") || !strings.Contains(string(text), `peloton_workouts{job="peloton",instance="rider:10070",discipline="cycling"`) {
+		t.Errorf("the file (%v) has no peloton_workouts of the target, or no # EOF:\n%.500s", err, text)
+	}
+	kept, err := os.ReadFile(filepath.Join(dir, "state.history.json"))
+	if err != nil || !strings.Contains(string(kept), `"timezone":"Asia/Tokyo"`) {
+		t.Errorf("the history beside the state file (%v) does not keep the profile's zone: %.300s", err, kept)
+	}
+	if n := sim.Requests(simulator.EndpointWorkouts); n == 0 {
+		t.Error("no workout page was read")
+	}
+}
+
+// --best-effort: a backfill that cannot read Peloton says why and exits 0, removing an earlier
+// run's file so that promtool does not make blocks of it again; without it, it exits 1 and
+// keeps the file.
+func TestBackfillBestEffort(t *testing.T) {
+	needBinary(t)
+	sim, err := simulator.Start(simulator.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := append(testkit.SimulatorEnv(t, sim), "PELOTON_USERNAME="+simulator.DemoUsername, "PELOTON_PASSWORD="+simulator.DemoPassword)
+	sim.Close() // Peloton cannot be reached
+	dir := t.TempDir()
+	om := filepath.Join(dir, "peloton.om")
+	for _, bestEffort := range []bool{false, true} {
+		if err := os.WriteFile(om, []byte("# EOF\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		args := []string{"backfill", "--peloton.state-file=" + filepath.Join(dir, "state.json"), "--peloton.timeout=2s",
+			"--label=job=peloton", "--label=instance=rider:10070", "--output=" + om}
+		if bestEffort {
+			args = append(args, "--best-effort")
+		}
+		out, err := run(t, env, args...)
+		_, statErr := os.Stat(om)
+		switch {
+		case !strings.Contains(out, `msg="backfill failed"`):
+			t.Errorf("best effort %v: the failure is not logged:\n%s", bestEffort, out)
+		case bestEffort && (err != nil || statErr == nil):
+			t.Errorf("--best-effort: exit %v, the earlier file removed: %v; want exit 0 and no file\n%s", err, statErr != nil, out)
+		case !bestEffort && (err == nil || statErr != nil):
+			t.Errorf("without --best-effort: exit %v, the earlier file kept: %v; want exit 1 and the file\n%s", err, statErr == nil, out)
+		}
+	}
 }

@@ -154,7 +154,7 @@ func TestAFailureAfterStartUpClosesEverything(t *testing.T) {
 	before := runtime.NumGoroutine()
 	var logs syncbuf.Buffer
 	logger := log.NewLogfmtLogger(&logs)
-	err = runExporter(client.Config{Logger: logger}, serveConfig{demo: true, metricsPath: "/metrics", cacheTTL: time.Minute, toolkitFlags: flags}, logger, slog.New(slog.DiscardHandler))
+	err = runExporter(client.Config{Logger: logger}, serveConfig{demo: demoConfig{on: true, workouts: 100}, metricsPath: "/metrics", cacheTTL: time.Minute, toolkitFlags: flags}, logger, slog.New(slog.DiscardHandler))
 	if err == nil || !strings.Contains(err.Error(), "address already in use") {
 		t.Fatalf("runExporter on a taken address: %v", err)
 	}

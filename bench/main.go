@@ -354,6 +354,11 @@ func measure(ctx context.Context, cfg config) (*results, error) {
 	if res.Fill, err = measureFill(ctx, tmp, bin); err != nil {
 		return nil, err
 	}
+
+	// --- The backfill of members of 500, 2,000 and 10,000 workouts. ---
+	if res.Backfill, err = measureBackfill(ctx, tmp, bin); err != nil {
+		return nil, err
+	}
 	return res, nil
 }
 

@@ -18,23 +18,24 @@ const (
 )
 
 type results struct {
-	Started   time.Time       `json:"started"`
-	GoVersion string          `json:"go_version"`
-	OSArch    string          `json:"os_arch"`
-	CPUs      int             `json:"cpus"`
-	Repo      string          `json:"repo"`
-	Revision  string          `json:"revision,omitempty"`
-	Scrapes   int             `json:"scrapes_per_level"`
-	Accept    string          `json:"accept"`
-	UserAgent string          `json:"user_agent"`
-	Response  responseSummary `json:"response"`
-	Levels    []level         `json:"levels"`
-	Phases    []phase         `json:"timed_phases"`
-	Startup   map[string]int  `json:"startup_requests_by_endpoint"`
-	Upstream  []upstreamCheck `json:"upstream"`
-	Memory    memory          `json:"memory"`
-	Fill      fillResult      `json:"detail_fill"`
-	Targets   []target        `json:"targets"`
+	Started   time.Time        `json:"started"`
+	GoVersion string           `json:"go_version"`
+	OSArch    string           `json:"os_arch"`
+	CPUs      int              `json:"cpus"`
+	Repo      string           `json:"repo"`
+	Revision  string           `json:"revision,omitempty"`
+	Scrapes   int              `json:"scrapes_per_level"`
+	Accept    string           `json:"accept"`
+	UserAgent string           `json:"user_agent"`
+	Response  responseSummary  `json:"response"`
+	Levels    []level          `json:"levels"`
+	Phases    []phase          `json:"timed_phases"`
+	Startup   map[string]int   `json:"startup_requests_by_endpoint"`
+	Upstream  []upstreamCheck  `json:"upstream"`
+	Memory    memory           `json:"memory"`
+	Fill      fillResult       `json:"detail_fill"`
+	Backfill  []backfillResult `json:"backfill"`
+	Targets   []target         `json:"targets"`
 }
 
 type responseSummary struct {
@@ -150,6 +151,18 @@ func (r *results) evaluate() {
 	r.add("a refresh after the fill, nothing new", "3 requests (me, overview, workouts)",
 		formatCounts(f.RefreshRequests), refresh == 3 && f.RefreshRequests["me"] == 1 && f.RefreshRequests["overview"] == 1 && f.RefreshRequests["workouts"] == 1)
 
+	for _, b := range r.Backfill {
+		if b.Workouts != 2000 {
+			continue
+		}
+		r.add("backfill of 2,000 workouts: writing the file", fmt.Sprintf("< %s", maxBackfillWrite), b.Write.String(), b.Write < maxBackfillWrite)
+		r.add("backfill of 2,000 workouts: the file", fmt.Sprintf("< %.0f MiB", maxBackfillBytes/mib), mibs(b.FileBytes), b.FileBytes < maxBackfillBytes)
+		if b.BlocksBytes > 0 {
+			r.add("backfill of 2,000 workouts: the blocks", fmt.Sprintf("< %.0f MiB", maxBackfillBlocks/mib), mibs(b.BlocksBytes), b.BlocksBytes < maxBackfillBlocks)
+			r.add("backfill of 2,000 workouts: every sample in the blocks", fmt.Sprintf("%d", b.Samples), fmt.Sprintf("%d", b.BlockSample), b.BlockSample == b.Samples)
+		}
+	}
+
 	m := &r.Memory
 	for _, s := range m.Samples {
 		m.Max = max(m.Max, s.RSS)
@@ -239,6 +252,15 @@ func (r *results) print(w io.Writer) {
 		f.Workouts, f.Interval, f.Elapsed.Round(100*time.Millisecond), f.ThrottleFloor, hm(f.AtDefault.Round(time.Minute)))
 	p("      requests: %s", formatCounts(f.Requests))
 	p("      a refresh after it, nothing new: %s", formatCounts(f.RefreshRequests))
+	p("")
+
+	p("BACKFILL  peloton_exporter backfill --demo --demo.workouts=N, then promtool tsdb create-blocks-from openmetrics --max-block-duration=8760h")
+	p("  %8s %8s %10s %10s %10s %12s %10s %10s", "workouts", "series", "samples", "file", "writing", "whole cmd", "blocks", "promtool")
+	for _, b := range r.Backfill {
+		p("  %8d %8d %10d %10s %10s %12s %10s %10s", b.Workouts, b.Series, b.Samples, mibs(b.FileBytes),
+			b.Write.Round(time.Millisecond), b.Total.Round(100*time.Millisecond), mibs(b.BlocksBytes), b.Promtool.Round(100*time.Millisecond))
+	}
+	p("  (the whole command includes the demo's sync and the fill of every workout's detail from its simulator)")
 	p("")
 
 	m := r.Memory

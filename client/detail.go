@@ -154,10 +154,12 @@ type ChallengeTier struct {
 	MetricDisplayUnit Text   `json:"metric_display_unit"`
 }
 
-// graphEveryN is the sampling of the performance graph that is asked for. Only its totals and
-// averages are read, so the coarsest sampling a known client uses keeps the answer small:
-// pylotoncycle's default of 50, which the Home Assistant sensor polls with.
-const graphEveryN = 50
+// graphEveryN is the sampling of the performance graph that is asked for. Only its totals,
+// averages and maximums are read; whether Peloton computes a maximum over the samples it
+// returns is not known, so the sampling most clients use (homebridge-peloton, Peloton-LED,
+// pelotonR, peloton-api.md: every 5 seconds) is asked for rather than a coarser one, which
+// could understate a peak heart rate.
+const graphEveryN = 5
 
 // PerformanceGraph fetches the totals and averages of one workout.
 func (c *Client) PerformanceGraph(ctx context.Context, workoutID string) (*PerformanceGraph, error) {

@@ -139,6 +139,10 @@ func (e *Exporter) Close() {
 	}
 }
 
+// DetailIdle says whether the background detail filler has nothing to do until the next
+// refresh (always so without it). Tests and benchmarks wait for it.
+func (e *Exporter) DetailIdle() bool { return e.filler == nil || e.filler.Idle() }
+
 // detailsChanged rebuilds the samples from the data at hand, without asking Peloton, when the
 // filler kept new workout detail: a new workout's detail shows at once rather than a TTL
 // later. It takes the refresh's place, so that the two never build at the same time; during a
@@ -192,25 +196,30 @@ func (e *Exporter) staleLocked() bool {
 // callers share one fetch. It waits until the fetch ends or ctx is done, whichever is first;
 // a fetch outlives an impatient caller so that its result serves the next scrape.
 func (e *Exporter) Refresh(ctx context.Context) {
-	e.mu.Lock()
-	if !e.staleLocked() {
-		e.mu.Unlock()
-		return
-	}
-	ch := e.inflight
-	if ch == nil {
-		if e.ctx.Err() != nil { // closed
+	// Twice at most: what was in flight may have been a rebuild with the workout detail (see
+	// detailsChanged), after which the data may still be stale.
+	for range 2 {
+		e.mu.Lock()
+		if !e.staleLocked() {
 			e.mu.Unlock()
 			return
 		}
-		ch = make(chan struct{})
-		e.inflight = ch
-		go e.refresh(ch)
-	}
-	e.mu.Unlock()
-	select {
-	case <-ch:
-	case <-ctx.Done():
+		ch := e.inflight
+		if ch == nil {
+			if e.ctx.Err() != nil { // closed
+				e.mu.Unlock()
+				return
+			}
+			ch = make(chan struct{})
+			e.inflight = ch
+			go e.refresh(ch)
+		}
+		e.mu.Unlock()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return
+		}
 	}
 }
 

@@ -72,7 +72,7 @@ func FuzzOverview(f *testing.F) {
 			}
 		}
 		reg := prometheus.NewPedanticRegistry()
-		reg.MustRegister(constCollector{d: d, metrics: s.metrics})
+		reg.MustRegister(constCollector{d: d, metrics: s.metrics()})
 		mfs, err := reg.Gather()
 		if err != nil {
 			t.Fatalf("the registry refused the samples: %v", err)

@@ -3,6 +3,7 @@ package collector
 import (
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -11,6 +12,7 @@ const namespace = "peloton"
 
 // descs holds every descriptor the exporter can emit, built once.
 type descs struct {
+	info                                                          map[*prometheus.Desc]descInfo // each descriptor's name, help and labels
 	workouts, prOutput, prTime                                    *prometheus.Desc
 	weeklyStreak, weeklyBest, weeklyStart                         *prometheus.Desc
 	weeklyDerived                                                 *prometheus.Desc
@@ -29,16 +31,28 @@ type descs struct {
 	ftp, estimatedFTP                                                        *prometheus.Desc
 	annualProgress, annualTier, annualStart, annualEnd                       *prometheus.Desc
 	weekCount, weekDuration, weekOutput, weekDistance, weekEnergy, weekZones *prometheus.Desc
+	lifetime, week                                                           totalsDescs
+}
+
+// descInfo is what prometheus.Desc does not tell of itself, and a backfill writes out.
+type descInfo struct {
+	name, help string
+	labels     []string
 }
 
 func newDescs(cached string) *descs {
+	info := map[*prometheus.Desc]descInfo{}
 	d := func(name, help string, labels ...string) *prometheus.Desc {
-		return prometheus.NewDesc(prometheus.BuildFQName(namespace, "", name), help, labels, nil)
+		fq := prometheus.BuildFQName(namespace, "", name)
+		desc := prometheus.NewDesc(fq, help, labels, nil)
+		info[desc] = descInfo{fq, help, labels}
+		return desc
 	}
 	ov := "From the Peloton overview (derived from the workout history or profile when the overview lacks it); " + cached
 	hist := "From the workout history; " + cached
 	detail := "From each workout's performance graph, fetched once per workout; " + cached
-	return &descs{
+	ds := &descs{
+		info:         info,
 		workouts:     d("workouts", "Workouts completed, by discipline. "+ov, "discipline", "name"),
 		prOutput:     d("personal_record_output_joules", "Personal record total output for a class length, in joules. "+ov, "discipline", "duration"),
 		prTime:       d("personal_record_timestamp_seconds", "When the personal record for a class length was set, in Unix seconds. "+ov, "discipline", "duration"),
@@ -105,6 +119,11 @@ func newDescs(cached string) *descs {
 		annualStart:    d("annual_challenge_start_timestamp_seconds", "Start of the year's Annual Challenge, in Unix seconds. From Peloton's challenges; "+cached, "year"),
 		annualEnd:      d("annual_challenge_end_timestamp_seconds", "End of the year's Annual Challenge, in Unix seconds. From Peloton's challenges; "+cached, "year"),
 	}
+	ds.lifetime = totalsDescs{duration: ds.duration, output: ds.output, distance: ds.distance,
+		energy: ds.energy, effort: ds.effortPoints, zones: ds.zoneSeconds}
+	ds.week = totalsDescs{count: ds.weekCount, duration: ds.weekDuration, output: ds.weekOutput,
+		distance: ds.weekDistance, energy: ds.weekEnergy, zones: ds.weekZones}
+	return ds
 }
 
 func (d *descs) all() []*prometheus.Desc {
@@ -121,29 +140,56 @@ func (d *descs) all() []*prometheus.Desc {
 	}
 }
 
-// metricSet collects const metrics built from Peloton's data, skipping what cannot be a valid
+// metricSet collects the samples built from Peloton's data, skipping what cannot be a valid
 // sample: a repeated label set (two entries with one slug) would make the whole scrape fail,
 // and a label value that is not UTF-8 is refused by the client library.
 type metricSet struct {
-	metrics []prometheus.Metric
-	seen    map[string]bool
+	samples []sample
+	seen    map[sampleKey]bool
 	dropped int
 }
 
+type sample struct {
+	desc   *prometheus.Desc
+	vt     prometheus.ValueType
+	value  float64
+	labels []string
+}
+
+type sampleKey struct {
+	desc   *prometheus.Desc
+	labels string
+}
+
 func (s *metricSet) add(desc *prometheus.Desc, vt prometheus.ValueType, v float64, labels ...string) {
-	key := desc.String() + "\xff" + strings.Join(labels, "\xff")
+	k := sampleKey{desc, strings.Join(labels, "\xff")}
 	if s.seen == nil {
-		s.seen = map[string]bool{}
+		s.seen = map[sampleKey]bool{}
 	}
-	if s.seen[key] {
+	if s.seen[k] {
 		s.dropped++
 		return
 	}
-	m, err := prometheus.NewConstMetric(desc, vt, v, labels...)
-	if err != nil {
-		s.dropped++
-		return
+	for _, l := range labels {
+		if !utf8.ValidString(l) {
+			s.dropped++
+			return
+		}
 	}
-	s.seen[key] = true
-	s.metrics = append(s.metrics, m)
+	s.seen[k] = true
+	s.samples = append(s.samples, sample{desc, vt, v, labels})
+}
+
+// metrics builds the const metrics of the samples.
+func (s *metricSet) metrics() []prometheus.Metric {
+	out := make([]prometheus.Metric, 0, len(s.samples))
+	for _, smp := range s.samples {
+		m, err := prometheus.NewConstMetric(smp.desc, smp.vt, smp.value, smp.labels...)
+		if err != nil { // a label count that does not match: a bug, which the tests catch
+			s.dropped++
+			continue
+		}
+		out = append(out, m)
+	}
+	return out
 }

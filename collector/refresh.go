@@ -91,12 +91,13 @@ func (e *Exporter) fetch(ctx context.Context) result {
 		if !up[sourceWorkouts] {
 			return errNoHistory // whether a workout was completed since is not known
 		}
-		return e.readChallenges(ctx, completed(e.history.Workouts()))
+		return e.readChallenges(ctx, completedKey(e.history.Workouts()))
 	})
 	if e.filler != nil {
 		e.filler.Kick() // new workouts, or details still missing
 	}
 	res := e.build(up)
+	e.keepProfile()
 	if len(errs) > 0 {
 		res.err = errors.New(strings.Join(errs, "; "))
 	}
@@ -146,11 +147,7 @@ func (e *Exporter) build(up map[string]bool) result {
 	case weeklyFromOverview:
 		s.add(d.weeklyDerived, prometheus.GaugeValue, 0)
 	case histKnown:
-		s.add(d.weeklyStreak, prometheus.GaugeValue, float64(sum.WeeklyStreak))
-		if sum.WeeklyStreak > 0 {
-			s.add(d.weeklyStart, prometheus.GaugeValue, float64(sum.WeeklyStreakStart.Unix()))
-		}
-		s.add(d.weeklyDerived, prometheus.GaugeValue, 1)
+		d.addDerivedStreak(&s, sum)
 	}
 	if ov != nil {
 		e.logUnknownUnits(d.addRecords(&s, ov.PersonalRecords))
@@ -161,7 +158,9 @@ func (e *Exporter) build(up map[string]bool) result {
 	if histKnown {
 		d.addHistory(&s, sum)
 		d.addTraining(&s, sum)
-		s.add(d.detailPending, prometheus.GaugeValue, float64(e.history.PendingDetails()))
+		if e.filler != nil {
+			s.add(d.detailPending, prometheus.GaugeValue, float64(history.Pending(workouts))) // the workouts summed above
+		}
 	}
 	if me != nil {
 		d.addFTP(&s, me)
@@ -172,21 +171,34 @@ func (e *Exporter) build(up map[string]bool) result {
 	if e.filler != nil {
 		up[sourceDetail] = up[sourceWorkouts] && e.detailUp()
 	}
+	metrics := s.metrics()
 	if s.dropped > 0 {
 		level.Debug(e.opts.Logger).Log("msg", "dropped samples with repeated or invalid labels", "count", s.dropped)
 	}
-	return result{metrics: s.metrics, sourceUp: up}
+	return result{metrics: metrics, sourceUp: up}
 }
 
-// completed counts the completed workouts of a history.
-func completed(ws []history.Workout) int {
-	n := 0
+// keepProfile keeps the discipline names and the profile's time zone with the history, for a
+// backfill to label the past as the present is labelled.
+func (e *Exporter) keepProfile() {
+	p := history.Profile{Names: e.last.names}
+	if e.last.me != nil {
+		p.Timezone = string(e.last.me.Timezone)
+	}
+	e.history.SetProfile(p)
+}
+
+// completedKey changes whenever a workout is completed: the completed workouts' count and
+// the newest one's end (a workout deleted and a new one done leave the count as it was).
+func completedKey(ws []history.Workout) [2]int64 {
+	var k [2]int64
 	for _, w := range ws {
 		if w.Completed() {
-			n++
+			k[0]++
+			k[1] = max(k[1], w.End)
 		}
 	}
-	return n
+	return k
 }
 
 // errNoHistory is why an optional source is down when the history could not be synced.

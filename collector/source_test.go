@@ -94,7 +94,11 @@ func (s *fileSource) PerformanceGraph(_ context.Context, id string) (*client.Per
 	s.mu.Lock()
 	s.graphRequests++
 	_, ok := s.bodies["graph/"+id]
+	err := s.errs["graph"] // every graph fails
 	s.mu.Unlock()
+	if err != nil {
+		return nil, err
+	}
 	if !ok {
 		return nil, &client.HTTPError{Endpoint: "performance_graph", Status: 404, Message: "Workout not found"}
 	}
@@ -139,6 +143,13 @@ func (s *fileSource) count(endpoint string) {
 		s.calls = map[string]int{}
 	}
 	s.calls[endpoint]++
+}
+
+// body is the current body of an endpoint.
+func (s *fileSource) body(endpoint string) []byte {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.bodies[endpoint]
 }
 
 // requests says how many requests went to an endpoint ("graph" for the performance graphs).

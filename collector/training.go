@@ -20,57 +20,49 @@ import (
 // a member takes classes with a fraction of them; a list of more keeps the most frequent.
 const maxInstructors = 100
 
-// addTraining exports the totals of each workout's detail and the newest workout of each
-// discipline. A value no workout reported makes no sample.
+// addTraining exports what each workout's class and detail add: imports, the newest workout
+// of each discipline, the current week's totals, the instructors.
 func (d *descs) addTraining(s *metricSet, sum history.Summary) {
 	for _, slug := range sortedKeys(sum.Disciplines) {
 		ds := sum.Disciplines[slug]
 		if ds.Count == 0 {
 			continue
 		}
-		if ds.HasDistance {
-			s.add(d.distance, prometheus.GaugeValue, ds.DistanceMeters, slug)
-		}
-		if ds.HasEnergy {
-			s.add(d.energy, prometheus.GaugeValue, ds.EnergyJoules, slug)
-		}
-		if ds.HasEffort {
-			s.add(d.effortPoints, prometheus.GaugeValue, ds.EffortPoints, slug)
-		}
-		if ds.HasHeartRateZones {
-			for i, secs := range ds.HeartRateZoneSeconds {
-				s.add(d.zoneSeconds, prometheus.GaugeValue, secs, slug, strconv.Itoa(i+1))
-			}
-		}
 		if ds.Imported > 0 {
 			s.add(d.imported, prometheus.GaugeValue, float64(ds.Imported), slug)
 		}
 		d.addLastWorkout(s, slug, ds.Last)
-		d.addWeek(s, slug, ds)
+		// 0 is a known value this week (the member did none) for what the discipline ever
+		// reported.
+		d.addTotals(s, d.week, slug, ds.Week, ds.Totals)
 	}
 	for _, in := range topInstructors(sum.Instructors, maxInstructors) {
 		s.add(d.instructors, prometheus.GaugeValue, float64(sum.Instructors[in]), in)
 	}
 }
 
-// addWeek exports the current streak week's totals of a discipline: 0 is a known value there
-// (the member did none this week), for the values the discipline ever reported.
-func (d *descs) addWeek(s *metricSet, slug string, ds *history.DisciplineSummary) {
-	w := ds.Week
-	s.add(d.weekCount, prometheus.GaugeValue, float64(w.Count), slug)
-	s.add(d.weekDuration, prometheus.GaugeValue, w.DurationSeconds, slug)
-	if ds.HasOutput {
-		s.add(d.weekOutput, prometheus.GaugeValue, w.OutputJoules, slug)
+// totalsDescs are the metrics of one kind of Totals (all time, the current week); a nil one
+// is not exported.
+type totalsDescs struct {
+	count, duration, output, distance, energy, effort, zones *prometheus.Desc
+}
+
+// addTotals exports t for a discipline, each value that known reported.
+func (d *descs) addTotals(s *metricSet, td totalsDescs, slug string, t, known history.Totals) {
+	add := func(desc *prometheus.Desc, has bool, v float64) {
+		if desc != nil && has {
+			s.add(desc, prometheus.GaugeValue, v, slug)
+		}
 	}
-	if ds.HasDistance {
-		s.add(d.weekDistance, prometheus.GaugeValue, w.DistanceMeters, slug)
-	}
-	if ds.HasEnergy {
-		s.add(d.weekEnergy, prometheus.GaugeValue, w.Energy, slug)
-	}
-	if ds.HasHeartRateZones {
-		for i, secs := range w.HeartRateZoneSeconds {
-			s.add(d.weekZones, prometheus.GaugeValue, secs, slug, strconv.Itoa(i+1))
+	add(td.count, true, float64(t.Count))
+	add(td.duration, true, t.DurationSeconds)
+	add(td.output, known.HasOutput, t.OutputJoules)
+	add(td.distance, known.HasDistance, t.DistanceMeters)
+	add(td.energy, known.HasEnergy, t.EnergyJoules)
+	add(td.effort, known.HasEffort, t.EffortPoints)
+	if td.zones != nil && known.HasZones {
+		for i, secs := range t.HeartRateZoneSeconds {
+			s.add(td.zones, prometheus.GaugeValue, secs, slug, strconv.Itoa(i+1))
 		}
 	}
 }
@@ -133,7 +125,7 @@ func ftpSource(v string) string {
 	if v == "" {
 		return "unknown"
 	}
-	return truncateRunes(strings.TrimSuffix(strings.TrimPrefix(v, "ftp_"), "_source"), 40)
+	return history.Truncate(strings.TrimSuffix(strings.TrimPrefix(v, "ftp_"), "_source"), 40)
 }
 
 // annualChallenge is this year's Annual Challenge as last read.
@@ -153,14 +145,18 @@ var (
 )
 
 // challengesDue tells whether the challenges must be read again: never read, a workout
-// completed since (progress only moves with workouts), the year or the challenge ended, or a
-// failure whose back-off is over. With nothing new, a refresh sends no request for them.
-func (e *Exporter) challengesDue(now time.Time, completed int) bool {
+// completed since (progress moves with workouts), an hour after a read that a new workout
+// caused (Peloton may credit the minutes a little later), once a day whatever happens, when
+// the year or the challenge ended, or when a failure's back-off is over. A refresh with
+// nothing new sends no request for them.
+func (e *Exporter) challengesDue(now time.Time, completed [2]int64) bool {
 	c := &e.last.challenges
 	switch {
 	case c.failures > 0:
 		return !now.Before(c.retryAt)
-	case !c.read, completed != c.readAtWorkouts, now.Year() != c.readYear:
+	case !c.read, completed != c.readAt, now.Year() != c.readTime.Year():
+		return true
+	case !c.recheckAt.IsZero() && !now.Before(c.recheckAt), now.Sub(c.readTime) >= 24*time.Hour:
 		return true
 	}
 	return c.annual != nil && !now.Before(c.annual.end)
@@ -168,20 +164,21 @@ func (e *Exporter) challengesDue(now time.Time, completed int) bool {
 
 // challengeState is what the exporter remembers of the challenges between refreshes.
 type challengeState struct {
-	read           bool
-	annual         *annualChallenge
-	readAtWorkouts int
-	readYear       int
-	failures       int
-	retryAt        time.Time
-	lastErr        string
+	read      bool
+	annual    *annualChallenge
+	readAt    [2]int64 // completedKey when read
+	readTime  time.Time
+	recheckAt time.Time // the read an hour after one a new workout caused; zero: none due
+	failures  int
+	retryAt   time.Time
+	lastErr   string
 }
 
 // readChallenges reads the member's current challenges and, once per challenge, the tiers of
 // this year's Annual Challenge. A failure keeps the last good values and is tried again after
 // a back-off (one TTL, doubling up to a day), so that an endpoint that is gone for good does
 // not add a request to every refresh.
-func (e *Exporter) readChallenges(ctx context.Context, completed int) error {
+func (e *Exporter) readChallenges(ctx context.Context, completed [2]int64) error {
 	c := &e.last.challenges
 	now := e.opts.Now()
 	if !e.challengesDue(now, completed) {
@@ -190,7 +187,7 @@ func (e *Exporter) readChallenges(ctx context.Context, completed int) error {
 		}
 		return nil
 	}
-	annual, err := e.fetchAnnual(ctx, now, completed)
+	annual, err := e.fetchAnnual(ctx, now)
 	if err != nil {
 		c.failures++
 		c.retryAt = now.Add(min(e.opts.TTL<<min(c.failures-1, 10), 24*time.Hour))
@@ -204,11 +201,17 @@ func (e *Exporter) readChallenges(ctx context.Context, completed int) error {
 		level.Info(e.opts.Logger).Log("msg", "reading the Annual Challenge works again")
 	}
 	c.failures, c.lastErr = 0, ""
-	c.read, c.annual, c.readAtWorkouts, c.readYear = true, annual, completed, now.Year()
+	switch {
+	case c.read && completed != c.readAt:
+		c.recheckAt = now.Add(time.Hour) // a new workout: read again once it surely counts
+	case !c.recheckAt.IsZero() && !now.Before(c.recheckAt):
+		c.recheckAt = time.Time{}
+	}
+	c.read, c.annual, c.readAt, c.readTime = true, annual, completed, now
 	return nil
 }
 
-func (e *Exporter) fetchAnnual(ctx context.Context, now time.Time, completed int) (*annualChallenge, error) {
+func (e *Exporter) fetchAnnual(ctx context.Context, now time.Time) (*annualChallenge, error) {
 	list, err := e.src.Challenges(ctx)
 	if err != nil {
 		return nil, err
@@ -256,7 +259,7 @@ func (e *Exporter) fetchAnnual(ctx context.Context, now time.Time, completed int
 				if title == "" {
 					title = strconv.FormatFloat(t.MetricValue.Value, 'f', -1, 64)
 				}
-				a.tiers[truncateRunes(title, 64)] = t.MetricValue.Value
+				a.tiers[history.Truncate(title, 64)] = t.MetricValue.Value
 			}
 		}
 	}
@@ -269,12 +272,6 @@ func annualYear(title string, start time.Time) string {
 		return y
 	}
 	return strconv.Itoa(start.UTC().Add(14 * time.Hour).Year()) // a start on Dec 31 in the Americas is the next year's
-}
-
-// truncateRunes cuts s to at most n characters, as valid UTF-8.
-func truncateRunes(s string, n int) string {
-	r := []rune(strings.ToValidUTF8(s, "\uFFFD"))
-	return string(r[:min(n, len(r))])
 }
 
 // addChallenge exports this year's Annual Challenge.

@@ -20,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/peloton-exporter/peloton_exporter/collector"
 	"github.com/peloton-exporter/peloton_exporter/internal/testkit"
 )
 
@@ -379,9 +380,12 @@ func TestDashboardConventions(t *testing.T) {
 	if v, ok := vars["datasource"]; !ok || v.Type != "datasource" || v.Query() != "prometheus" {
 		t.Errorf(`want a templating variable "datasource" of type datasource with query prometheus, got %+v`, v)
 	}
+	// The variables list the targets from peloton_up, which every exporter serves even when it
+	// never read the history, and from a series the backfill writes, so that a time range
+	// before the first scrape still finds them.
 	for name, wantQuery := range map[string]string{
-		"job":      "label_values(peloton_up, job)",
-		"instance": `label_values(peloton_up{job=~"$job"}, instance)`,
+		"job":      `label_values({__name__=~"peloton_up|peloton_current_week_end_timestamp_seconds"}, job)`,
+		"instance": `label_values({__name__=~"peloton_up|peloton_current_week_end_timestamp_seconds",job=~"$job"}, instance)`,
 	} {
 		v, ok := vars[name]
 		switch {
@@ -456,14 +460,67 @@ func checkDashboardExpr(expr string) []string {
 		}
 	}
 	for _, r := range rangesOf(expr) {
-		if r != rateInterval {
-			problems = append(problems, fmt.Sprintf("range [%s]: use [%s]", r, rateInterval))
+		if r != rateInterval && r != historyLookback {
+			problems = append(problems, fmt.Sprintf("range [%s]: use [%s], or [%s] in last_over_time for a backfilled series", r, rateInterval, historyLookback))
 		}
 	}
+	problems = append(problems, checkHistoryLookback(expr)...)
 	for _, call := range rateCalls(expr) {
 		if !strings.Contains(call, "["+rateInterval+"]") {
 			problems = append(problems, fmt.Sprintf("%s without [%s]", call, rateInterval))
 		}
+	}
+	return problems
+}
+
+// historyLookback is the window through which the dashboard reads every series the backfill
+// writes: the backfill writes each of them at least once a day (backfill.DefaultStep), so
+// that PromQL's 5-minute lookback cannot make the past invisible.
+const historyLookback = "1d"
+
+// backfilled are the metrics the backfill writes, from the collector's own list of the
+// series the history gives (peloton_workout_in_progress, written every few minutes during a
+// workout, is read as is).
+var backfilled = func() map[string]bool {
+	out := map[string]bool{}
+	for _, name := range collector.HistoryMetricNames() {
+		if name != "peloton_workout_in_progress" {
+			out[name] = true
+		}
+	}
+	return out
+}()
+
+// checkHistoryLookback finds backfilled series read otherwise than through
+// last_over_time(…[1d]).
+func checkHistoryLookback(expr string) []string {
+	var problems []string
+	for i := 0; i < len(expr); {
+		if c := expr[i]; c == '"' || c == '\'' || c == '`' {
+			i = skipString(expr, i)
+			continue
+		}
+		if !isIdentStart(expr[i]) || (i > 0 && isIdentChar(expr[i-1])) {
+			i++
+			continue
+		}
+		j := i
+		for j < len(expr) && isIdentChar(expr[j]) {
+			j++
+		}
+		name := expr[i:j]
+		if backfilled[name] {
+			end := j
+			if end < len(expr) && expr[end] == '{' {
+				end = closing(expr, end) + 1
+			}
+			wrapped := strings.HasSuffix(strings.TrimRight(expr[:i], " "), "last_over_time(") &&
+				strings.HasPrefix(strings.TrimLeft(expr[min(end, len(expr)):], " "), "["+historyLookback+"]")
+			if !wrapped {
+				problems = append(problems, fmt.Sprintf("%s is backfilled: read it as last_over_time(%s{…}[%s]), or the past shows gaps", name, name, historyLookback))
+			}
+		}
+		i = j
 	}
 	return problems
 }
@@ -635,9 +692,14 @@ func TestDashboardLayout(t *testing.T) {
 
 // TestScanner keeps the checks above honest: they must catch what they claim to catch.
 func TestScanner(t *testing.T) {
-	good := `sum by (endpoint, code) (rate(peloton_api_requests_total{job=~"$job",instance=~"$instance"}[$__rate_interval])) or on() vector(0)`
-	if p := checkDashboardExpr(good); len(p) != 0 {
-		t.Errorf("good query rejected: %v", p)
+	for _, good := range []string{
+		`sum by (endpoint, code) (rate(peloton_api_requests_total{job=~"$job",instance=~"$instance"}[$__rate_interval])) or on() vector(0)`,
+		`sum by (instance) (last_over_time(peloton_workouts{job=~"$job",instance=~"$instance"}[1d]))`,
+		`sum(peloton_workout_in_progress{job=~"$job",instance=~"$instance"})`,
+	} {
+		if p := checkDashboardExpr(good); len(p) != 0 {
+			t.Errorf("good query rejected: %v", p)
+		}
 	}
 	for _, bad := range []string{
 		`peloton_up`,
@@ -648,6 +710,10 @@ func TestScanner(t *testing.T) {
 		`peloton_typo{job=~"$job",instance=~"$instance"}`,
 		`{__name__="peloton_up"}`,
 		`peloton_up{job=~"$job",instance=~"$instance"} / on(job) node_load1`,
+		`peloton_workouts{job=~"$job",instance=~"$instance"}`,                     // backfilled, read bare
+		`max_over_time(peloton_workouts{job=~"$job",instance=~"$instance"}[1d])`,  // not last_over_time
+		`last_over_time(peloton_workouts{job=~"$job",instance=~"$instance"}[2h])`, // too short for the daily samples
+		`last_over_time(peloton_up{job=~"$job",instance=~"$instance"}[3d])`,       // a range of no convention
 	} {
 		if p := checkDashboardExpr(bad); len(p) == 0 {
 			t.Errorf("bad query accepted: %s", bad)

@@ -30,6 +30,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	yaml "go.yaml.in/yaml/v2"
 
@@ -462,7 +463,11 @@ func composeCommand(t *testing.T) []string {
 }
 
 type composeService struct {
-	Image       string `yaml:"image"`
+	Image      string   `yaml:"image"`
+	Entrypoint []string `yaml:"entrypoint"`
+	DependsOn  map[string]struct {
+		Condition string `yaml:"condition"`
+	} `yaml:"depends_on"`
 	Build       *struct{ Context string }
 	Command     []string          `yaml:"command"`
 	EnvFile     []string          `yaml:"env_file"`
@@ -552,13 +557,14 @@ func TestComposeStack(t *testing.T) {
 	}
 	override, ok := creds.Services["peloton-exporter"]
 	switch {
-	case !ok || len(creds.Services) != 1:
-		t.Errorf("%s must override the peloton-exporter service only", composeCredsFile)
+	case !ok || len(creds.Services) != 2 || !hasKey(creds.Services, "backfill"):
+		t.Errorf("%s must override the peloton-exporter and backfill services only", composeCredsFile)
 	case slices.Contains(override.Command, "--demo") || !slices.Contains(override.Command, stateFileFlag):
 		t.Errorf("%s: command %q, want no --demo and %s", composeCredsFile, override.Command, stateFileFlag)
 	case !slices.Equal(override.EnvFile, []string{"${PELOTON_ENV_FILE:-peloton.env}"}):
 		t.Errorf("%s: env_file %q, want ${PELOTON_ENV_FILE:-peloton.env}", composeCredsFile, override.EnvFile)
 	}
+	checkComposeBackfill(t, base, creds)
 	if !slices.Contains(strings.Fields(string(readFiles(t, deployGitignore)[deployGitignore])), "/peloton.env") {
 		t.Errorf("%s must ignore /peloton.env", deployGitignore)
 	}
@@ -663,7 +669,7 @@ func TestComposeStack(t *testing.T) {
 	}
 }
 
-func hasKey(m map[string]any, k string) bool { _, ok := m[k]; return ok }
+func hasKey[V any](m map[string]V, k string) bool { _, ok := m[k]; return ok }
 
 // ---------------------------------------------------------------------------------------------
 // Kubernetes
@@ -1074,5 +1080,100 @@ func TestEveryPrometheusAndAlertmanagerConfig(t *testing.T) {
 	}
 	for _, f := range am {
 		run(t, amtool, "check-config", f)
+	}
+}
+
+// checkComposeBackfill: the stack backfills by itself, once, before Prometheus starts, with
+// the labels Prometheus scrapes the exporter with, in the demo and with an account alike.
+func checkComposeBackfill(t *testing.T, base, creds composeProject) {
+	t.Helper()
+	const marker = "--skip-if-exists=/prometheus/peloton-backfill.done"
+	bf, blocks, prom := base.Services["backfill"], base.Services["backfill-blocks"], base.Services["prometheus"]
+	for _, want := range []string{"backfill", "--demo", "--label=job=peloton", fmt.Sprintf("--label=instance=peloton-exporter:%d", exporterPort),
+		"--output=/backfill/peloton.om", marker, "--best-effort"} {
+		if !slices.Contains(bf.Command, want) {
+			t.Errorf("backfill: command %q lacks %s", bf.Command, want)
+		}
+	}
+	if bf.Build == nil || !bf.ReadOnly || !slices.Contains(bf.CapDrop, "ALL") {
+		t.Error("backfill: want the exporter's image, read_only: true and cap_drop: [ALL]")
+	}
+	if !slices.Contains(bf.Volumes, "backfill:/backfill") || !slices.Contains(bf.Volumes, "prometheus-data:/prometheus:ro") {
+		t.Errorf("backfill: volumes %q, want backfill:/backfill and Prometheus' data read-only (for the mark)", bf.Volumes)
+	}
+	script := strings.Join(blocks.Command, " ")
+	if blocks.Image != prom.Image || !strings.Contains(script, "promtool tsdb create-blocks-from openmetrics --max-block-duration=") ||
+		!strings.Contains(script, "/backfill/peloton.om /prometheus") || !strings.Contains(script, "touch /prometheus/peloton-backfill.done") ||
+		!strings.Contains(script, "if [ -e /prometheus/peloton-backfill.done ]") {
+		t.Errorf("backfill-blocks: want promtool of Prometheus' own image (%s) making blocks into /prometheus once, got %s %q", prom.Image, blocks.Image, script)
+	}
+	for _, d := range []struct{ service, after string }{{"backfill-blocks", "backfill"}, {"prometheus", "backfill-blocks"}, {"peloton-exporter", "backfill"}} {
+		if base.Services[d.service].DependsOn[d.after].Condition != "service_completed_successfully" {
+			t.Errorf("%s must start after %s completed successfully", d.service, d.after)
+		}
+	}
+	if !slices.ContainsFunc(prom.Command, func(a string) bool { return strings.HasPrefix(a, "--storage.tsdb.retention.time=") }) {
+		t.Error("prometheus: set --storage.tsdb.retention.time, or the backfilled years are deleted after 15 days")
+	}
+	acct := creds.Services["backfill"]
+	switch {
+	case slices.Contains(acct.Command, "--demo") || !slices.Contains(acct.Command, stateFileFlag) || !slices.Contains(acct.Command, marker) ||
+		!slices.Contains(acct.Command, "--best-effort"):
+		t.Errorf("%s: backfill command %q, want the account's state file, no --demo, the mark and --best-effort", composeCredsFile, acct.Command)
+	case !slices.Equal(acct.EnvFile, []string{"${PELOTON_ENV_FILE:-peloton.env}"}):
+		t.Errorf("%s: backfill env_file %q, want ${PELOTON_ENV_FILE:-peloton.env}", composeCredsFile, acct.EnvFile)
+	}
+}
+
+// The backfill-blocks script, run by sh with the real promtool on its volumes' stand-ins: after
+// a failed --best-effort backfill (no file) it lets the stack start and leaves no mark, so the
+// next start tries again; with a file it makes blocks and leaves the mark; with the mark it
+// does nothing.
+func TestComposeBackfillBlocksScript(t *testing.T) {
+	tool(t, "promtool", "prometheus")
+	var base composeProject
+	readYAMLLoose(t, composeFile, &base)
+	cmd := base.Services["backfill-blocks"].Command
+	if len(cmd) != 1 {
+		t.Fatalf("backfill-blocks: command %q, want one sh -c script", cmd)
+	}
+	dir := t.TempDir()
+	backfillDir, promDir := filepath.Join(dir, "backfill"), filepath.Join(dir, "prometheus")
+	for _, d := range []string{backfillDir, promDir} {
+		if err := os.Mkdir(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	script := strings.NewReplacer("/backfill/", backfillDir+"/", "/prometheus", promDir).Replace(cmd[0])
+	runScript := func() string {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		out, err := exec.CommandContext(ctx, "sh", "-c", script).CombinedOutput()
+		if err != nil {
+			t.Fatalf("the script failed: %v\n%s", err, out)
+		}
+		return string(out)
+	}
+	mark := filepath.Join(promDir, "peloton-backfill.done")
+	blocks := func() int {
+		metas, _ := filepath.Glob(filepath.Join(promDir, "*", "meta.json"))
+		return len(metas)
+	}
+
+	runScript()
+	if _, err := os.Stat(mark); err == nil || blocks() != 0 {
+		t.Fatalf("without a backfill file: mark left (%v) or %d blocks made", err == nil, blocks())
+	}
+	ts := time.Now().Add(-72 * time.Hour).Unix()
+	om := fmt.Sprintf("# HELP peloton_workouts Workouts.\n# TYPE peloton_workouts gauge\npeloton_workouts{job=\"peloton\"} 3 %d\n# EOF\n", ts)
+	if err := os.WriteFile(filepath.Join(backfillDir, "peloton.om"), []byte(om), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	runScript()
+	if _, err := os.Stat(mark); err != nil || blocks() != 1 {
+		t.Fatalf("with a backfill file: mark %v, %d blocks, want the mark and one block", err, blocks())
+	}
+	if out := runScript(); !strings.Contains(out, "backfilled before") || blocks() != 1 {
+		t.Errorf("with the mark: %q and %d blocks, want nothing done", out, blocks())
 	}
 }

@@ -182,7 +182,16 @@ type queryResult struct {
 // query runs an instant query at the current time. Vectors come back as samples; a scalar or
 // string as one sample without labels; a matrix (a bare range selector) as one sample per series.
 func (c promClient) query(expr string) ([]sample, error) {
-	data, err := c.get("/api/v1/query", url.Values{"query": {expr}})
+	return c.instant(url.Values{"query": {expr}})
+}
+
+// queryAt runs an instant query at a moment, with query's results.
+func (c promClient) queryAt(expr string, at time.Time) ([]sample, error) {
+	return c.instant(url.Values{"query": {expr}, "time": {strconv.FormatInt(at.Unix(), 10)}})
+}
+
+func (c promClient) instant(params url.Values) ([]sample, error) {
+	data, err := c.get("/api/v1/query", params)
 	if err != nil {
 		return nil, err
 	}
@@ -198,7 +207,7 @@ func (c promClient) query(expr string) ([]sample, error) {
 	case "scalar", "string":
 		var v [2]any
 		err := json.Unmarshal(qr.Result, &v)
-		return []sample{{Value: v}}, err
+		return []sample{{Metric: map[string]string{}, Value: v}}, err
 	case "matrix":
 		var m []struct {
 			Metric map[string]string `json:"metric"`
@@ -211,6 +220,43 @@ func (c promClient) query(expr string) ([]sample, error) {
 		return out, err
 	}
 	return nil, fmt.Errorf("unknown result type %q", qr.Type)
+}
+
+type point struct {
+	at time.Time
+	v  float64
+}
+
+// queryRange runs a range query: each series' points.
+func (c promClient) queryRange(expr string, start, end time.Time, step time.Duration) ([][]point, error) {
+	data, err := c.get("/api/v1/query_range", url.Values{"query": {expr}, "start": {strconv.FormatInt(start.Unix(), 10)},
+		"end": {strconv.FormatInt(end.Unix(), 10)}, "step": {strconv.FormatFloat(step.Seconds(), 'f', -1, 64)}})
+	if err != nil {
+		return nil, err
+	}
+	var qr struct {
+		Result []struct {
+			Values [][2]any `json:"values"`
+		} `json:"result"`
+	}
+	if err := json.Unmarshal(data, &qr); err != nil {
+		return nil, err
+	}
+	var out [][]point
+	for _, r := range qr.Result {
+		var ps []point
+		for _, v := range r.Values {
+			ts, _ := v[0].(float64)
+			str, _ := v[1].(string)
+			f, err := strconv.ParseFloat(str, 64)
+			if err != nil {
+				return nil, err
+			}
+			ps = append(ps, point{time.Unix(int64(ts), 0), f})
+		}
+		out = append(out, ps)
+	}
+	return out, nil
 }
 
 // mustQuery is query for expressions the test wrote itself: an error fails the test.

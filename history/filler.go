@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"slices"
 	"sync"
 	"time"
 
@@ -26,11 +27,15 @@ type FillerOptions struct {
 	Interval time.Duration
 	// MaxBackoff bounds the wait after failed requests (default 1h).
 	MaxBackoff time.Duration
+	// Pause is the wait after a round of requests that kept failing, doubling up to
+	// MaxBackoff while rounds keep failing (default 1m).
+	Pause time.Duration
 	// SaveEvery is how often details fetched since the last save are saved, and announced
 	// (default 30s): a long first fill resumes where it stopped after a restart, without
 	// rewriting the history file for each workout.
 	SaveEvery time.Duration
-	// Changed is called, from the filler's goroutine, after new details were kept.
+	// Changed is called, from the filler's goroutine, after new details were kept, or when
+	// fetching them stops or starts working again.
 	Changed func()
 	Logger  log.Logger
 }
@@ -47,8 +52,10 @@ type Filler struct {
 	done  chan struct{}
 
 	mu      sync.Mutex
-	up      bool // the last request worked
+	up      bool // fetching detail works
 	tried   bool
+	busy    bool // a round of requests is running
+	kicked  bool // a kick is waiting to be taken
 	lastErr string
 }
 
@@ -59,6 +66,9 @@ func StartFiller(store *Store, src DetailSource, opts FillerOptions) *Filler {
 	}
 	if opts.MaxBackoff <= 0 {
 		opts.MaxBackoff = time.Hour
+	}
+	if opts.Pause <= 0 {
+		opts.Pause = time.Minute
 	}
 	if opts.SaveEvery <= 0 {
 		opts.SaveEvery = 30 * time.Second
@@ -77,8 +87,11 @@ func StartFiller(store *Store, src DetailSource, opts FillerOptions) *Filler {
 
 // Kick asks the filler to look for workouts without detail; it never blocks.
 func (f *Filler) Kick() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
 	select {
 	case f.kick <- struct{}{}:
+		f.kicked = true
 	default:
 	}
 }
@@ -89,71 +102,153 @@ func (f *Filler) Close() {
 	<-f.done
 }
 
-// Up says whether the last detail request worked, and whether there was one.
+// Idle says whether the filler has nothing to do until its next kick: no round running, none
+// asked for. During the pause after a failed round it is idle too, though the pause's end
+// starts a round by itself. Tests wait for it.
+func (f *Filler) Idle() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return !f.busy && !f.kicked
+}
+
+// Up says whether fetching detail works (down after a round in which nothing did), and
+// whether a request was sent at all.
 func (f *Filler) Up() (up, tried bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.up, f.tried
 }
 
+// roundFailures ends a round of requests that failed that many times in a row: Peloton, or
+// the way to it, is not answering, and the next round waits longer.
+const roundFailures = 3
+
 func (f *Filler) run(ctx context.Context) {
 	defer close(f.done)
 	defer f.store.SaveDetails()
-	var last time.Time // of the last request
-	// The member's distance unit, asked for only if a graph gives a distance without its unit.
-	unit, unitKnown := "", false
+	var (
+		last       time.Time            // of the last request
+		pauseUntil time.Time            // no round before this, after a round that failed
+		rounds     int                  // rounds that failed in a row
+		retryAt    = map[string]int64{} // a workout whose graph failed: not asked again before (Unix s)
+		tries      = map[string]int{}   // its failures
+		unit       string               // the member's distance unit, once read
+	)
+	// distanceUnit is asked for only when a graph gives a distance without its unit; a failed
+	// read is tried again with the next such graph.
+	unitFailed := false
 	distanceUnit := func() string {
-		if !unitKnown {
-			unitKnown = true
-			if st, err := f.src.Settings(ctx); err == nil {
+		if unit == "" {
+			if st, err := f.src.Settings(ctx); err == nil && st.DistanceUnit != "" {
 				unit = string(st.DistanceUnit)
+			} else {
+				unitFailed = true
 			}
 		}
 		return unit
 	}
+	var resume <-chan time.Time // the end of a pause after a failed round
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-f.kick:
+			pausing := time.Now().Before(pauseUntil)
+			f.state(func() { f.kicked, f.busy = false, !pausing })
+			if pausing {
+				continue // a refresh's kick during a pause, whose end resumes the fill
+			}
+		case <-resume:
+			f.state(func() { f.busy = true })
 		}
-		skip := map[string]bool{} // workouts failing in this round: tried again at the next kick
-		failures := 0
-		added, lastSave := 0, time.Now()
-		for {
-			id, ok := f.store.PendingDetail(skip)
+		resume = nil
+		failures, added, lastSave := 0, 0, time.Now()
+		var suspects []string // failed since the last request that worked
+		worked := false       // a request of this round worked
+		penalize := func() {
+			// Others work: the workouts that failed meanwhile fail on their own, and wait
+			// longer each time (an hour, doubling), so that one costs no request per refresh.
+			for _, bad := range suspects {
+				tries[bad]++
+				retryAt[bad] = time.Now().Add(backoff(time.Hour, tries[bad]-1, 24*time.Hour)).Unix()
+			}
+			suspects = nil
+		}
+		for failures < roundFailures {
+			now := time.Now().Unix()
+			id, ok := f.store.PendingDetail(func(id string) bool { return retryAt[id] > now || slices.Contains(suspects, id) })
 			if !ok {
 				break
 			}
-			wait := time.Until(last.Add(f.opts.Interval << min(failures, 16)))
-			if !sleep(ctx, min(max(wait, 0), f.opts.MaxBackoff)) {
+			if !sleep(ctx, time.Until(last.Add(backoff(f.opts.Interval, failures, f.opts.MaxBackoff)))) {
 				return
 			}
 			last = time.Now()
+			unitFailed = false
 			g, err := f.src.PerformanceGraph(ctx, id)
-			f.note(err)
+			var d Detail
+			if err == nil {
+				if d = DetailFromGraph(g, distanceUnit); unitFailed {
+					err = errors.New("settings: the member's distance unit cannot be read, and the graph gives a distance without one")
+				}
+			}
 			switch {
 			case err == nil:
-				failures = 0
-				f.store.SetDetail(id, DetailFromGraph(g, distanceUnit))
+				f.store.SetDetail(id, d)
 				added++
 			case isMissing(err):
 				// Peloton has no graph for this workout (gone, or never recorded): not asked again.
-				failures = 0
 				f.store.SetDetail(id, Detail{Unavailable: true})
 			case ctx.Err() != nil:
 				return
 			default:
+				suspects = append(suspects, id)
 				failures++
-				skip[id] = true
 			}
+			if err == nil || isMissing(err) {
+				penalize()
+				worked, failures, rounds = true, 0, 0
+				delete(retryAt, id)
+				delete(tries, id)
+				f.setUp(true)
+			}
+			f.note(err)
 			if time.Since(lastSave) >= f.opts.SaveEvery {
 				f.flush(&added)
 				lastSave = time.Now()
 			}
 		}
+		switch {
+		case failures == 0:
+		case worked && failures < roundFailures:
+			penalize() // the last ones failed, after others worked
+		default:
+			// Nothing worked at the end of this round: Peloton, not the workouts, failed. The
+			// next round waits (a minute, doubling); the workouts are not held against it.
+			rounds++
+			pause := backoff(f.opts.Pause, rounds-1, f.opts.MaxBackoff)
+			pauseUntil, resume = time.Now().Add(pause), time.After(pause)
+			f.setUp(false)
+		}
 		f.flush(&added)
+		f.state(func() { f.busy = false })
 	}
+}
+
+// state changes the filler's state under its lock.
+func (f *Filler) state(change func()) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	change()
+}
+
+// backoff is base doubled n times, at most most.
+func backoff(base time.Duration, n int, most time.Duration) time.Duration {
+	d := base
+	for ; n > 0 && d < most; n-- {
+		d *= 2
+	}
+	return min(d, most)
 }
 
 // flush saves the details fetched since the last flush and announces them.
@@ -165,14 +260,24 @@ func (f *Filler) flush(added *int) {
 	}
 }
 
-// note records the outcome of a request, logging a failure once per change of cause.
+// setUp records whether fetching detail works: down when a round ended with nothing working,
+// not for one workout whose graph fails. A change is announced.
+func (f *Filler) setUp(up bool) {
+	f.mu.Lock()
+	changed := f.up != up || !f.tried
+	f.tried, f.up = true, up
+	f.mu.Unlock()
+	if changed {
+		f.opts.Changed()
+	}
+}
+
+// note logs a request's failure once per change of cause.
 func (f *Filler) note(err error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.tried = true
-	f.up = err == nil || isMissing(err)
 	msg := ""
-	if !f.up {
+	if err != nil && !isMissing(err) {
 		msg = err.Error()
 	}
 	if msg != f.lastErr {
@@ -185,13 +290,14 @@ func (f *Filler) note(err error) {
 	}
 }
 
-// isMissing tells the answer of a workout without a graph: 404, or 403 for a workout that is
-// not the member's.
+// isMissing tells the answer of a workout without a graph: 404. Anything else (a 403 from a
+// CDN, a 410, an outage) is a failure tried again later, never a verdict on the workout.
 func isMissing(err error) bool {
 	var he *client.HTTPError
-	return errors.As(err, &he) && (he.Status == http.StatusNotFound || he.Status == http.StatusForbidden || he.Status == http.StatusGone)
+	return errors.As(err, &he) && he.Status == http.StatusNotFound
 }
 
+// sleep waits d, or until ctx ends; it says whether ctx is still alive.
 func sleep(ctx context.Context, d time.Duration) bool {
 	if d <= 0 {
 		return ctx.Err() == nil

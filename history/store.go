@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"slices"
 	"sync"
 	"time"
@@ -35,6 +36,7 @@ type Store struct {
 	userID   string
 	workouts []Workout
 	state    syncState
+	profile  Profile
 	// cut is a full download cut short (a timeout on a long history, say), kept in memory so
 	// that the next sync goes on from where it stopped: a history too long for one refresh
 	// still arrives, over several.
@@ -72,6 +74,15 @@ type file struct {
 	UserID   string    `json:"user_id"`
 	Workouts []Workout `json:"workouts"`
 	Sync     syncState `json:"sync"`
+	Profile  Profile   `json:"profile"`
+}
+
+// Profile is what the exporter learned of the member besides the workouts, kept with them so
+// that a backfill labels the past as the live exporter labels the present: the display names
+// of the disciplines and the profile's time zone.
+type Profile struct {
+	Names    map[string]string `json:"names,omitempty"` // discipline slug -> display name
+	Timezone string            `json:"timezone,omitempty"`
 }
 
 // Open loads the history kept at path ("" keeps it in memory only). A missing file starts
@@ -106,7 +117,7 @@ func Open(path string, logger log.Logger) *Store {
 		}
 		level.Warn(logger).Log("msg", msg, "path", af.Path, "mode", af.Mode.String())
 	}
-	s.userID, s.workouts, s.state = f.UserID, f.Workouts, f.Sync
+	s.userID, s.workouts, s.state, s.profile = f.UserID, f.Workouts, f.Sync, f.Profile
 	return s
 }
 
@@ -128,7 +139,7 @@ func (s *Store) Sync(ctx context.Context, userID string, now time.Time, fetch Fe
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if userID != s.userID { // another account's history is of no use
-		s.userID, s.workouts, s.cut = userID, nil, nil
+		s.userID, s.workouts, s.cut, s.profile = userID, nil, nil, Profile{}
 		s.state.Unkept, s.state.Recheck = 0, false
 	}
 	p := &pages{fetch: fetch, now: now}
@@ -312,13 +323,45 @@ func keepDetails(fresh, kept []Workout) []Workout {
 	return fresh
 }
 
+// Profile returns what was learned of the member (see Profile). The map must not be modified.
+func (s *Store) Profile() Profile {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.profile
+}
+
+// SetProfile adds what p says to what was learned, and saves it when that changed. What p
+// leaves out (a zone or names not read this time: the profile or the overview failed) keeps
+// its earlier value rather than being forgotten.
+func (s *Store) SetProfile(p Profile) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	next := Profile{Names: maps.Clone(s.profile.Names), Timezone: s.profile.Timezone}
+	if p.Timezone != "" {
+		next.Timezone = p.Timezone
+	}
+	for slug, name := range p.Names {
+		if next.Names == nil {
+			next.Names = map[string]string{}
+		}
+		next.Names[slug] = name
+	}
+	if next.Timezone == s.profile.Timezone && maps.Equal(next.Names, s.profile.Names) {
+		return
+	}
+	s.profile = next
+	if len(s.workouts) > 0 { // an empty history is not worth a file yet
+		s.save()
+	}
+}
+
 // PendingDetail returns the id of the newest completed workout whose detail was not fetched
-// yet, skipping those in skip.
-func (s *Store) PendingDetail(skip map[string]bool) (string, bool) {
+// yet, skipping those for which skip says so.
+func (s *Store) PendingDetail(skip func(id string) bool) (string, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, w := range s.workouts {
-		if w.Detail == nil && w.Completed() && !skip[w.ID] {
+		if w.Detail == nil && w.Completed() && !skip(w.ID) {
 			return w.ID, true
 		}
 	}
@@ -326,11 +369,12 @@ func (s *Store) PendingDetail(skip map[string]bool) (string, bool) {
 }
 
 // PendingDetails counts the completed workouts whose detail was not fetched yet.
-func (s *Store) PendingDetails() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+func (s *Store) PendingDetails() int { return Pending(s.Workouts()) }
+
+// Pending counts the completed workouts of ws whose detail was not fetched yet.
+func Pending(ws []Workout) int {
 	n := 0
-	for _, w := range s.workouts {
+	for _, w := range ws {
 		if w.Detail == nil && w.Completed() {
 			n++
 		}
@@ -369,7 +413,7 @@ func (s *Store) save() {
 	if s.path == "" {
 		return
 	}
-	b, err := json.Marshal(file{Version: fileVersion, UserID: s.userID, Workouts: s.workouts, Sync: s.state})
+	b, err := json.Marshal(file{Version: fileVersion, UserID: s.userID, Workouts: s.workouts, Sync: s.state, Profile: s.profile})
 	if err == nil {
 		err = atomicfile.Write(s.path, b, s.ours)
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -549,5 +550,22 @@ func TestAnAccountWithoutWorkoutsKeepsSyncing(t *testing.T) {
 	ws = cycling(1, at)
 	if _, err := s.Sync(context.Background(), "member", at.Add(5*time.Minute), fetch); err != nil || len(s.Workouts()) != 1 {
 		t.Errorf("the first workout: %v, history of %d", err, len(s.Workouts()))
+	}
+}
+
+// What was learned of the member stays when a later refresh learns less (its profile or
+// overview failed), grows with what it learns, and survives a restart.
+func TestProfileIsKeptAndMerged(t *testing.T) {
+	e := newEnv(t, simulator.Config{Workouts: 5})
+	s := history.Open(e.path, log.NewNopLogger())
+	e.sync(t, s)
+	s.SetProfile(history.Profile{Names: map[string]string{"cycling": "Cycling"}, Timezone: "America/Chicago"})
+	s.SetProfile(history.Profile{})
+	s.SetProfile(history.Profile{Names: map[string]string{"caesar": "Rowing"}})
+	want := history.Profile{Names: map[string]string{"cycling": "Cycling", "caesar": "Rowing"}, Timezone: "America/Chicago"}
+	for _, st := range []*history.Store{s, history.Open(e.path, log.NewNopLogger())} {
+		if got := st.Profile(); !reflect.DeepEqual(got, want) {
+			t.Errorf("profile %+v, want %+v", got, want)
+		}
 	}
 }

@@ -19,80 +19,64 @@ type Summary struct {
 	WeeklyStreakStart time.Time
 	// Instructors counts the completed workouts of each instructor's classes.
 	Instructors map[string]int
+	// Records are the output records Peloton flagged (is_total_work_personal_record), by
+	// discipline and class length in seconds: the latest flagged workout of each.
+	Records map[string]map[int]Record
 }
 
-// DisciplineSummary covers the completed workouts of one discipline. A total is only known
-// (Has…) when at least one workout reported that value.
+// Record is a personal record as the history shows it.
+type Record struct {
+	Joules float64
+	At     time.Time // the start of the workout that set it
+}
+
+// DisciplineSummary covers the completed workouts of one discipline.
 type DisciplineSummary struct {
-	Count           int
-	Imported        int       // of them, imported from other apps
-	LastEnd         time.Time // end of the newest completed workout
-	Last            Workout   // the newest completed workout
-	OutputJoules    float64
-	HasOutput       bool
-	DurationSeconds float64
-	InProgress      bool
-
-	DistanceMeters, EnergyJoules, EffortPoints float64
-	HasDistance, HasEnergy, HasEffort          bool
-	HeartRateZoneSeconds                       [5]float64
-	HasHeartRateZones                          bool
-
-	// Week totals the completed workouts started in the current streak week; its values are
-	// known where the discipline's are (Has…).
-	Week WeekTotals
+	Totals            // all of them
+	Week       Totals // those started in the current streak week
+	Imported   int    // of them, imported from other apps
+	LastEnd    time.Time
+	Last       Workout // the newest completed workout
+	InProgress bool
 }
 
-// WeekTotals are the totals of one discipline's workouts in a streak week.
-type WeekTotals struct {
-	Count                                                 int
-	DurationSeconds, OutputJoules, DistanceMeters, Energy float64
-	HeartRateZoneSeconds                                  [5]float64
+// Totals add up completed workouts. A total is known (Has…) once a workout reported that
+// value: a class without an output meter adds no output, a workout without a heart-rate strap
+// no time in zones.
+type Totals struct {
+	Count                                                    int
+	DurationSeconds                                          float64
+	OutputJoules, DistanceMeters, EnergyJoules, EffortPoints float64
+	HeartRateZoneSeconds                                     [5]float64
+	HasOutput, HasDistance, HasEnergy, HasEffort, HasZones   bool
 }
 
-// add counts a completed workout into the week's totals.
-func (t *WeekTotals) add(w Workout) {
+// add counts a completed workout.
+func (t *Totals) add(w Workout) {
 	t.Count++
 	if w.End > w.Start {
 		t.DurationSeconds += float64(w.End - w.Start)
 	}
 	if out, ok := w.Output(); ok {
-		t.OutputJoules += out
+		t.OutputJoules, t.HasOutput = t.OutputJoules+out, true
 	}
-	if dt := w.Detail; dt != nil {
-		if v := dt.DistanceMeters; v != nil {
-			t.DistanceMeters += *v
-		}
-		if v := dt.EnergyJoules; v != nil {
-			t.Energy += *v
-		}
-		if z := dt.HeartRateZoneSecs; z != nil {
-			for i, secs := range z {
-				t.HeartRateZoneSeconds[i] += secs
-			}
-		}
-	}
-}
-
-// add counts a completed workout's detail into the totals.
-func (d *DisciplineSummary) addDetail(dt *Detail) {
+	dt := w.Detail
 	if dt == nil {
 		return
 	}
-	if v := dt.DistanceMeters; v != nil {
-		d.DistanceMeters, d.HasDistance = d.DistanceMeters+*v, true
+	sum := func(total *float64, known *bool, v *float64) {
+		if v != nil {
+			*total, *known = *total+*v, true
+		}
 	}
-	if v := dt.EnergyJoules; v != nil {
-		d.EnergyJoules, d.HasEnergy = d.EnergyJoules+*v, true
-	}
-	if v := dt.EffortPoints; v != nil {
-		d.EffortPoints, d.HasEffort = d.EffortPoints+*v, true
-	}
+	sum(&t.DistanceMeters, &t.HasDistance, dt.DistanceMeters)
+	sum(&t.EnergyJoules, &t.HasEnergy, dt.EnergyJoules)
+	sum(&t.EffortPoints, &t.HasEffort, dt.EffortPoints)
 	if z := dt.HeartRateZoneSecs; z != nil {
 		for i, secs := range z {
-			d.HeartRateZoneSeconds[i] += secs
+			t.HeartRateZoneSeconds[i] += secs
 		}
-		d.HasHeartRateZones = true
+		t.HasZones = true
 	}
 }
 
@@ -110,57 +94,93 @@ func WeekBounds(t time.Time, loc *time.Location, firstDay time.Weekday) (start, 
 // in which it was started, as Peloton's own streaks appear to count it (a class begun late on
 // Sunday counts for that week).
 func Summarize(workouts []Workout, now time.Time, loc *time.Location, firstDay time.Weekday) Summary {
-	s := Summary{Disciplines: map[string]*DisciplineSummary{}, Instructors: map[string]int{}}
-	s.WeekStart, s.WeekEnd = WeekBounds(now, loc, firstDay)
-	weeks := map[int64]time.Time{} // week start (Unix s) -> its earliest completed workout's start
+	return NewSummarizer(loc, firstDay).summarize(workouts, now, false)
+}
+
+// Summarizer computes summaries in one time zone and week start, remembering the week of each
+// workout: a backfill asks for thousands of moments of one history.
+type Summarizer struct {
+	loc      *time.Location
+	firstDay time.Weekday
+	weekOf   map[int64]int64 // a workout's start -> the start of its week (Unix seconds)
+}
+
+func NewSummarizer(loc *time.Location, firstDay time.Weekday) *Summarizer {
+	return &Summarizer{loc: loc, firstDay: firstDay, weekOf: map[int64]int64{}}
+}
+
+// At is the summary the history gave at a past moment t: workouts started after t did not
+// exist yet, and those that ended after it were in progress.
+func (z *Summarizer) At(workouts []Workout, t time.Time) Summary {
+	return z.summarize(workouts, t, true)
+}
+
+// Week returns the streak week holding t.
+func (z *Summarizer) Week(t time.Time) (start, end time.Time) {
+	return WeekBounds(t, z.loc, z.firstDay)
+}
+
+func (z *Summarizer) week(start int64) int64 {
+	ws, ok := z.weekOf[start]
+	if !ok {
+		b, _ := WeekBounds(time.Unix(start, 0), z.loc, z.firstDay)
+		ws = b.Unix()
+		z.weekOf[start] = ws
+	}
+	return ws
+}
+
+func (z *Summarizer) summarize(workouts []Workout, now time.Time, past bool) Summary {
+	s := Summary{Disciplines: map[string]*DisciplineSummary{}, Instructors: map[string]int{}, Records: map[string]map[int]Record{}}
+	s.WeekStart, s.WeekEnd = WeekBounds(now, z.loc, z.firstDay)
+	weeks := map[int64]int64{} // week start -> its earliest completed workout's start (Unix s)
 	for _, w := range workouts {
 		if w.Discipline == "" || w.Start == 0 {
 			continue // kept for the sync's sake, but Peloton said too little to count it
+		}
+		if past && w.Start > now.Unix() {
+			continue // not started yet
 		}
 		d := s.Disciplines[w.Discipline]
 		if d == nil {
 			d = &DisciplineSummary{}
 			s.Disciplines[w.Discipline] = d
 		}
-		if w.Status == statusActive {
+		completed := w.Completed() && (!past || w.End <= now.Unix())
+		// In the past, a workout that has ended since was still going; one that never got an
+		// end and is not going now (abandoned, failed) was never in progress for the history.
+		if w.Going() || (past && w.Completed() && !completed) {
 			d.InProgress = true
 		}
-		if !w.Completed() {
+		if !completed {
 			continue
 		}
-		end := time.Unix(w.End, 0)
-		d.Count++
+		d.Totals.add(w)
 		if w.Imported {
 			d.Imported++
 		}
-		if end.After(d.LastEnd) {
+		if end := time.Unix(w.End, 0); end.After(d.LastEnd) {
 			d.LastEnd, d.Last = end, w
 		}
-		if out, ok := w.Output(); ok {
-			d.OutputJoules += out
-			d.HasOutput = true
+		if out, ok := w.Output(); ok && w.PR && w.ClassLength > 0 {
+			s.addRecord(w, out)
 		}
-		d.addDetail(w.Detail)
 		if w.Instructor != "" {
 			s.Instructors[w.Instructor]++
 		}
-		if w.End > w.Start {
-			d.DurationSeconds += float64(w.End - w.Start)
-		}
-		start := time.Unix(w.Start, 0)
-		if !start.Before(s.WeekStart) && start.Before(s.WeekEnd) {
+		if w.Start >= s.WeekStart.Unix() && w.Start < s.WeekEnd.Unix() {
 			s.CurrentWeekWorkouts++
 			d.Week.add(w)
 		}
-		ws, _ := WeekBounds(start, loc, firstDay)
-		if first, ok := weeks[ws.Unix()]; !ok || start.Before(first) {
-			weeks[ws.Unix()] = start
+		ws := z.week(w.Start)
+		if first, ok := weeks[ws]; !ok || w.Start < first {
+			weeks[ws] = w.Start
 		}
 	}
 
 	week := s.WeekStart
 	if _, ok := weeks[week.Unix()]; !ok {
-		week, _ = WeekBounds(week.Add(-time.Second), loc, firstDay) // this week may still be saved
+		week, _ = WeekBounds(week.Add(-time.Second), z.loc, z.firstDay) // this week may still be saved
 	}
 	for {
 		first, ok := weeks[week.Unix()]
@@ -168,10 +188,23 @@ func Summarize(workouts []Workout, now time.Time, loc *time.Location, firstDay t
 			break
 		}
 		s.WeeklyStreak++
-		s.WeeklyStreakStart = first
-		week, _ = WeekBounds(week.Add(-time.Second), loc, firstDay)
+		s.WeeklyStreakStart = time.Unix(first, 0)
+		week, _ = WeekBounds(week.Add(-time.Second), z.loc, z.firstDay)
 	}
 	return s
+}
+
+// addRecord lets a flagged workout set the record of its discipline and class length, unless
+// a later one already did.
+func (s *Summary) addRecord(w Workout, joules float64) {
+	byLength := s.Records[w.Discipline]
+	if byLength == nil {
+		byLength = map[int]Record{}
+		s.Records[w.Discipline] = byLength
+	}
+	if r, ok := byLength[w.ClassLength]; !ok || w.Start >= r.At.Unix() {
+		byLength[w.ClassLength] = Record{Joules: joules, At: time.Unix(w.Start, 0)}
+	}
 }
 
 // Timezone picks the member's zone: the override if given, else the profile's, else that of

@@ -42,6 +42,9 @@ type Workout struct {
 // Completed says whether the workout is done and has an end time.
 func (w Workout) Completed() bool { return w.Status != statusActive && w.End > 0 }
 
+// Going tells whether Peloton said the workout is in progress as the history was read.
+func (w Workout) Going() bool { return w.Status == statusActive }
+
 // Output is the workout's total output in joules, if it has one: a class without an output
 // (strength, yoga, an app run) reports 0, which is no output rather than a measured 0.
 func (w Workout) Output() (float64, bool) { return w.Work, w.HasWork && w.Work > 0 }
@@ -73,10 +76,10 @@ func convert(cw client.Workout, now time.Time) (w Workout, ok, implausible bool)
 		if r.Duration.Valid && r.Duration.Value > 0 && r.Duration.Value < 1e6 {
 			w.ClassLength = int(r.Duration.Value)
 		}
-		w.Title = truncate(strings.TrimSpace(string(r.Title)), maxLabelText)
+		w.Title = Truncate(strings.TrimSpace(string(r.Title)), maxLabelText)
 		// A freestyle workout's pseudo-instructor ("JUST RIDE", "GYM WORKOUT") has no id.
 		if in := r.Instructor; in != nil && string(r.ID) != freestyleRideID && (in.ID != "" || r.InstructorID != "") {
-			w.Instructor = truncate(strings.TrimSpace(string(in.Name)), maxLabelText)
+			w.Instructor = Truncate(strings.TrimSpace(string(in.Name)), maxLabelText)
 		}
 	}
 	if w.ID == "" {
@@ -98,8 +101,9 @@ func convert(cw client.Workout, now time.Time) (w Workout, ok, implausible bool)
 	return w, true, false
 }
 
-// truncate cuts s to at most n runes.
-func truncate(s string, n int) string {
+// Truncate cuts s to at most n characters, as valid UTF-8: for text that becomes a label
+// value.
+func Truncate(s string, n int) string {
 	s = strings.ToValidUTF8(s, "\uFFFD")
 	if utf8.RuneCountInString(s) <= n {
 		return s

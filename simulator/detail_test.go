@@ -169,8 +169,8 @@ func TestMemberVariants(t *testing.T) {
 	if d, _ := summaryIn(g.Summaries, "distance"); unit(d) != "km" {
 		t.Errorf("a metric member's distance: %+v", d)
 	}
-	if s, _ := summaryIn(g.AverageSummaries, "avg_speed"); unit(s) != "kph" {
-		t.Errorf("a metric member's speed: %+v", s)
+	if m, _ := metricIn(g.Metrics, "speed"); m.DisplayUnit != "kph" {
+		t.Errorf("a metric member's speed metric: %+v", m)
 	}
 	if _, ok := metricIn(g.Metrics, "heart_rate"); ok || g.EffortZones != nil {
 		t.Error("a member without a strap has no heart rate and null effort_zones")
