@@ -256,7 +256,7 @@ func writeText(w io.Writer, all map[string]*series, target []collector.Label) (S
 			line = append(line, ' ')
 			line = strconv.AppendInt(line, t, 10)
 			line = append(line, '\n')
-			bw.Write(line)
+			_, _ = bw.Write(line) // bufio keeps the first error for Flush
 			if st.Samples == 0 || t < st.From.Unix() {
 				st.From = time.Unix(t, 0)
 			}
@@ -267,7 +267,7 @@ func writeText(w io.Writer, all map[string]*series, target []collector.Label) (S
 		}
 		st.Series++
 	}
-	bw.WriteString("# EOF\n")
+	_, _ = bw.WriteString("# EOF\n")
 	if err := bw.Flush(); err != nil {
 		return st, err
 	}

@@ -155,7 +155,7 @@ func (z *Summarizer) summarize(workouts []Workout, now time.Time, past bool) Sum
 		if !completed {
 			continue
 		}
-		d.Totals.add(w)
+		d.add(w) // to the discipline's Totals
 		if w.Imported {
 			d.Imported++
 		}
