@@ -381,10 +381,11 @@ func (s *Simulator) handlePerformanceGraph(w http.ResponseWriter, r *http.Reques
 		return
 	}
 	s.mu.Lock()
-	wk := s.member.workout(r.PathValue("id"))
+	m := s.memberByID(user)
+	wk := m.workout(r.PathValue("id")) // another member's workout is not found
 	var g performanceGraph
 	if wk != nil && wk.UserID == user {
-		g = s.member.graph(wk, everyN)
+		g = m.graph(wk, everyN)
 	}
 	s.mu.Unlock()
 	if wk == nil || wk.UserID != user {
@@ -419,7 +420,7 @@ func (s *Simulator) handleSettings(w http.ResponseWriter, r *http.Request, user 
 		return
 	}
 	s.mu.Lock()
-	u := s.member.distanceUnit
+	u := s.memberByID(user).distanceUnit
 	s.mu.Unlock()
 	writeJSON(w, http.StatusOK, settings{DistanceUnit: u, WeightUnit: u, HeightUnit: u})
 }
@@ -515,8 +516,8 @@ func (s *Simulator) handleChallenges(w http.ResponseWriter, r *http.Request, use
 	list := challengeList{Challenges: []challengeEntry{}}
 	if r.URL.Query().Get("has_joined") == "true" {
 		s.mu.Lock()
-		if s.member.annualJoined {
-			list.Challenges = s.member.challenges(s.cfg.Now())
+		if m := s.memberByID(user); m.annualJoined {
+			list.Challenges = m.challenges(s.cfg.Now())
 		}
 		s.mu.Unlock()
 	}
@@ -532,8 +533,8 @@ func (s *Simulator) handleChallenge(w http.ResponseWriter, r *http.Request, user
 	}
 	s.mu.Lock()
 	var found *challengeEntry
-	if s.member.annualJoined {
-		for _, c := range s.member.challenges(s.cfg.Now()) {
+	if m := s.memberByID(user); m.annualJoined {
+		for _, c := range m.challenges(s.cfg.Now()) {
 			if c.Summary.ID == r.PathValue("challenge") {
 				found = &c
 			}
