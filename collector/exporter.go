@@ -82,7 +82,8 @@ type snapshot struct {
 	sourceLast  map[string]time.Time // when each source was last read, for alerts gated on it
 	attempted   bool
 	up          bool
-	failures    int // consecutive failed refreshes
+	failures    int       // consecutive failed refreshes
+	retryAt     time.Time // after a failed refresh, when the next one may start
 	attemptEnd  time.Time
 	lastSuccess time.Time
 	duration    time.Duration
@@ -176,13 +177,25 @@ func (e *Exporter) retryInterval(failures int) time.Duration {
 	return min(e.opts.TTL, time.Minute<<min(max(failures-1, 0), 10))
 }
 
+// retryAfter is when a refresh that failed at end may be tried again: after the retry
+// interval, or at the account's turn to log in if that comes sooner (the turns of a
+// household's logins are a spacing apart, and an account that missed its turn would queue
+// again behind the others). Trying early costs no request: the login gate answers.
+func (e *Exporter) retryAfter(end time.Time, failures int, turn time.Time) time.Time {
+	at := end.Add(e.retryInterval(failures))
+	if turn.After(end) && turn.Before(at) {
+		return turn
+	}
+	return at
+}
+
 func (e *Exporter) staleLocked() bool {
 	s := e.snap
 	switch {
 	case !s.attempted:
 		return true
 	case !s.up:
-		return e.opts.Now().Sub(s.attemptEnd) >= e.retryInterval(s.failures)
+		return !e.opts.Now().Before(s.retryAt)
 	default:
 		return e.opts.Now().Sub(s.lastSuccess) >= e.opts.TTL
 	}
@@ -248,6 +261,7 @@ func (e *Exporter) publish(res result, start, end time.Time, done chan struct{})
 	s.sourceLast = last // a new map: Collect reads the old one without the lock
 	if res.err != nil {
 		s.failures++
+		s.retryAt = e.retryAfter(end, s.failures, res.loginTurn)
 		if msg := res.err.Error(); msg != s.lastErr {
 			// Logged once per change of cause, not once per scrape.
 			level.Error(e.opts.Logger).Log("msg", "refresh from Peloton failed; serving the last good data", "err", msg)
@@ -260,6 +274,14 @@ func (e *Exporter) publish(res result, start, end time.Time, done chan struct{})
 	}
 	s.lastErr, s.lastSuccess, s.failures = "", end, 0
 	return detailsAdded
+}
+
+// Up says whether the most recent refresh read every source (peloton_up); false before the
+// first one ends.
+func (e *Exporter) Up() bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.snap.up
 }
 
 // Generation changes whenever a refresh finishes, and only then does Collect change; an HTTP
