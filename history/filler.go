@@ -33,6 +33,15 @@ type FillerOptions struct {
 	// Changed is called, from the filler's goroutine, after new details were kept.
 	Changed func()
 	Logger  log.Logger
+	// Shared, when set, is waited for before every request as well: one pace for the fillers
+	// of several accounts, whose requests all come from one address (a household's exporter
+	// shares one limiter of --peloton.detail-interval among its accounts).
+	Shared Limiter
+}
+
+// Limiter paces requests; *rate.Limiter (golang.org/x/time/rate) is one.
+type Limiter interface {
+	Wait(ctx context.Context) error
 }
 
 // Filler fetches the detail of each completed workout once, newest first, in the background
@@ -128,6 +137,9 @@ func (f *Filler) run(ctx context.Context) {
 			wait := time.Until(last.Add(f.opts.Interval << min(failures, 16)))
 			if !sleep(ctx, min(max(wait, 0), f.opts.MaxBackoff)) {
 				return
+			}
+			if f.opts.Shared != nil && f.opts.Shared.Wait(ctx) != nil {
+				return // closed (or a wait the limiter says can never end)
 			}
 			last = time.Now()
 			g, err := f.src.PerformanceGraph(ctx, id)
