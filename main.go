@@ -170,7 +170,7 @@ func runExporter(cfg client.Config, sc serveConfig, logger log.Logger, slogger *
 	exporter := collector.New(pelo, collector.Options{
 		TTL:            sc.cacheTTL,
 		RefreshTimeout: refreshTimeout,
-		History:        history.Open(historyFile(cfg.StateFile), logger),
+		History:        history.Open(history.PathBeside(cfg.StateFile), logger),
 		Timezone:       sc.streakZone,
 		WeekStart:      sc.weekStart,
 		DetailInterval: sc.detailInterval,

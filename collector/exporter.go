@@ -50,8 +50,10 @@ type Options struct {
 	// sent in the background (default 1s); NoDetail sends none.
 	DetailInterval time.Duration
 	NoDetail       bool
-	Logger         log.Logger
-	Now            func() time.Time
+	// DetailShared is a pace the detail requests of several exporters share (a household's).
+	DetailShared history.Limiter
+	Logger       log.Logger
+	Now          func() time.Time
 }
 
 // Exporter is a prometheus.Collector serving a cached snapshot of Peloton data.
@@ -120,7 +122,7 @@ func New(src Source, opts Options) *Exporter {
 	}
 	if !opts.NoDetail {
 		e.filler = history.StartFiller(opts.History, src, history.FillerOptions{
-			Interval: opts.DetailInterval, Changed: e.detailsChanged, Logger: opts.Logger,
+			Interval: opts.DetailInterval, Changed: e.detailsChanged, Logger: opts.Logger, Shared: opts.DetailShared,
 		})
 	}
 	return e
@@ -263,8 +265,13 @@ func (e *Exporter) publish(res result, start, end time.Time, done chan struct{})
 		s.failures++
 		s.retryAt = e.retryAfter(end, s.failures, res.loginTurn)
 		if msg := res.err.Error(); msg != s.lastErr {
-			// Logged once per change of cause, not once per scrape.
-			level.Error(e.opts.Logger).Log("msg", "refresh from Peloton failed; serving the last good data", "err", msg)
+			// Logged once per change of cause, not once per scrape. Waiting for a turn to log
+			// in is what a household's accounts do at start-up: no failure.
+			if !res.loginTurn.IsZero() {
+				level.Info(e.opts.Logger).Log("msg", "waiting for this account's turn to log in", "err", msg)
+			} else {
+				level.Error(e.opts.Logger).Log("msg", "refresh from Peloton failed; serving the last good data", "err", msg)
+			}
 			s.lastErr = msg
 		}
 		return detailsAdded

@@ -240,7 +240,9 @@ func parseAccount(n *yaml.Node, lookup func(string) (string, bool)) (Account, er
 	return a, nil
 }
 
-func isSecretKey(k string) bool { return k == keyPassword || k == keyRefreshToken || k == keyAccessToken }
+func isSecretKey(k string) bool {
+	return k == keyPassword || k == keyRefreshToken || k == keyAccessToken
+}
 
 // secretOf is the secret of fileKey or envKey, never both.
 func secretOf(values map[string]string, lines map[string]int, fileKey, envKey string) (Secret, error) {

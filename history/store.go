@@ -9,7 +9,9 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -69,6 +71,16 @@ type file struct {
 	UserID   string    `json:"user_id"`
 	Workouts []Workout `json:"workouts"`
 	Sync     syncState `json:"sync"`
+}
+
+// PathBeside is where the history of an account whose tokens are kept in stateFile goes:
+// beside it, named after it (state.json: state.history.json), so that exporters sharing a
+// directory keep theirs apart. No state file, no history file ("").
+func PathBeside(stateFile string) string {
+	if stateFile == "" {
+		return ""
+	}
+	return strings.TrimSuffix(stateFile, filepath.Ext(stateFile)) + ".history.json"
 }
 
 // Open loads the history kept at path ("" keeps it in memory only). A missing file starts
