@@ -3,13 +3,10 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"os"
-	"os/signal"
-	"syscall"
 	"time"
 	_ "time/tzdata" // streak weeks need the member's zone even in a scratch container
 
@@ -61,7 +58,10 @@ func main() {
 		detailEvery  = durationFlag(kingpin.Flag("peloton.detail-interval", "Least time between two requests for a workout's detail: the first fill of a long history sends one per workout.").Default("1s"))
 		streakZone   = kingpin.Flag("streak.timezone", "IANA time zone of streak weeks (e.g. America/Chicago). Default: the member's, from Peloton.").Envar("PELOTON_STREAK_TIMEZONE").String()
 		weekStart    = kingpin.Flag("streak.week-start", "First day of a streak week.").Default("monday").Enum("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
-		demo         = kingpin.Flag("demo", "Run against a built-in simulated Peloton: no account needed.").Bool()
+		configFile   = kingpin.Flag("config.file", "YAML file of a household's accounts, each served on /probe?target=NAME (see the README). Reloaded on SIGHUP and POST /-/reload. Instead of the single account of --peloton.username and the token flags.").Envar("PELOTON_CONFIG_FILE").String()
+		stateDir     = kingpin.Flag("peloton.state-dir", "Directory of the accounts' state files with --config.file: <dir>/<name>.json (mode 0600) and its history beside it. Default: the directory of --peloton.state-file.").Envar("PELOTON_STATE_DIR").String()
+		loginSpacing = durationFlag(kingpin.Flag("peloton.login-spacing", "Least time between two password logins of any accounts of --config.file: they come from one address, which Peloton's login watches.").Default("1m"))
+		demo         = kingpin.Flag("demo", "Run against a built-in simulated Peloton: no account needed. With --config.file, a simulated household.").Bool()
 		demoWorkouts = kingpin.Flag("demo.workouts", "Completed workouts of the simulated member (for benchmarks).").Hidden().Default("1800").Int()
 		metricsPath  = kingpin.Flag("web.telemetry-path", "Path under which to expose metrics.").Default("/metrics").String()
 		logLevel     = kingpin.Flag("log.level", "Only log messages with the given severity or above. One of: [debug, info, warn, error]").Default("info").Enum("debug", "info", "warn", "error")
@@ -89,6 +89,10 @@ func main() {
 	if _, _, err := history.Timezone(*streakZone, "", nil); err != nil {
 		kingpin.Fatalf("--streak.timezone: %v", err)
 	}
+	hf := householdFlags{configFile: *configFile, stateDir: *stateDir, loginSpacing: *loginSpacing}
+	if err := hf.check(*metricsPath, command == loginCmd.FullCommand(), *username, *passwordFile, *accessFile, *refreshFile); err != nil {
+		kingpin.Fatalf("%v", err)
+	}
 
 	logger, slogger := newLoggers(*logFormat, *logLevel)
 	level.Info(logger).Log("msg", "starting "+exporterName, "version", version.Info(), "build_context", version.BuildContext())
@@ -112,19 +116,26 @@ func main() {
 		}
 		return
 	}
-	if !*demo {
+	sc := serveConfig{
+		demo: *demo, metricsPath: *metricsPath, cacheTTL: *cacheTTL, streakZone: *streakZone,
+		weekStart: weekday(*weekStart), toolkitFlags: toolkitFlags, detail: *detail, detailInterval: *detailEvery,
+		demoWorkouts: *demoWorkouts,
+	}
+	if !*demo && hf.configFile == "" {
 		if err := loadCredentials(&cfg, logger, *passwordFile, *accessFile, *refreshFile); err != nil {
 			kingpin.Fatalf("%v", err)
 		}
 	}
 
-	// runExporter returns instead of exiting, so that its deferred closes (the demo's
-	// simulator, the exporter) run on every way out; only then does the process exit.
-	err := runExporter(cfg, serveConfig{
-		demo: *demo, metricsPath: *metricsPath, cacheTTL: *cacheTTL, streakZone: *streakZone,
-		weekStart: weekday(*weekStart), toolkitFlags: toolkitFlags, detail: *detail, detailInterval: *detailEvery,
-		demoWorkouts: *demoWorkouts,
-	}, logger, slogger)
+	// runExporter and runHousehold return instead of exiting, so that their deferred closes
+	// (the demo's simulator, the exporters) run on every way out; only then does the process
+	// exit.
+	var err error
+	if hf.configFile != "" {
+		err = runHousehold(cfg, sc, hf, logger, slogger)
+	} else {
+		err = runExporter(cfg, sc, logger, slogger)
+	}
 	if err != nil {
 		level.Error(logger).Log("msg", "exiting", "err", err)
 		os.Exit(1)
@@ -192,15 +203,7 @@ func runExporter(cfg client.Config, sc serveConfig, logger log.Logger, slogger *
 		return err
 	}
 
-	server := newServer(mux, logger, serverTimeouts(refreshTimeout))
-	stopped, done := make(chan struct{}), make(chan struct{})
-	defer close(done)
-	go shutdownOnSignal(server, logger, done, stopped)
-	if err := web.ListenAndServe(server, sc.toolkitFlags, slogger); err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return fmt.Errorf("serving HTTP: %w", err)
-	}
-	<-stopped // Serve returns as soon as shutdown begins; the scrapes in flight finish first
-	return nil
+	return serve(mux, sc.toolkitFlags, logger, slogger)
 }
 
 // newMux serves the metrics at metricsPath and the landing page at /.
@@ -223,25 +226,4 @@ func newMux(metricsPath string, exporter *collector.Exporter, reg prometheus.Gat
 		mux.Handle("/", landing)
 	}
 	return mux, nil
-}
-
-// shutdownOnSignal finishes in-flight scrapes on SIGTERM or SIGINT, then closes stopped. It
-// gives up when done is closed (serving failed).
-func shutdownOnSignal(server *http.Server, logger log.Logger, done <-chan struct{}, stopped chan<- struct{}) {
-	defer close(stopped)
-	sig := make(chan os.Signal, 1)
-	signal.Notify(sig, syscall.SIGTERM, os.Interrupt)
-	defer signal.Stop(sig)
-	var s os.Signal
-	select {
-	case s = <-sig:
-	case <-done:
-		return
-	}
-	level.Info(logger).Log("msg", "shutting down", "signal", s.String())
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-	defer cancel()
-	if err := server.Shutdown(ctx); err != nil {
-		level.Warn(logger).Log("msg", "shutdown did not finish cleanly", "err", fmt.Sprint(err))
-	}
 }
