@@ -96,7 +96,7 @@ func TestTLSAndBasicAuth(t *testing.T) {
 	deadline := time.Now().Add(15 * time.Second)
 	for {
 		code, body := get(user, password)
-		if code == http.StatusOK && strings.Contains(body, "peloton_up 1") {
+		if code == http.StatusOK && strings.Contains(body, "\npeloton_up 1\n") {
 			break
 		}
 		if time.Now().After(deadline) {
@@ -171,7 +171,7 @@ func TestRunsAsNonRootWritingOnlyTheStateDirectory(t *testing.T) {
 		cmd.Dir = readonly
 		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: nobody, Gid: nobody}}
 	}, "--peloton.state-file="+filepath.Join(state, "state.json"))
-	e.waitFor(t, "/metrics", "peloton_up 1")
+	e.waitFor(t, "/metrics", "\npeloton_up 1\n")
 	if err := e.stop(t); err != nil {
 		t.Errorf("exit: %v\n%s", err, e.Out.String())
 	}

@@ -300,7 +300,7 @@ func TestConcurrentScrapesShareOneRefresh(t *testing.T) {
 			}
 			body, _ := io.ReadAll(resp.Body)
 			resp.Body.Close()
-			if !strings.Contains(string(body), "peloton_up 1") {
+			if !strings.Contains(string(body), "\npeloton_up 1\n") {
 				errs <- io.ErrUnexpectedEOF
 			}
 		}()
