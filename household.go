@@ -49,8 +49,8 @@ type householdFlags struct {
 }
 
 // check refuses what cannot go with --config.file: the single account's credentials (which
-// account would they be?), a telemetry path on the household's own paths, and the login
-// command, which signs in one account by its state file.
+// account would they be?), a telemetry path on the household's own paths, the login command,
+// which signs in one account by its state file, and a file that does not parse.
 func (f householdFlags) check(metricsPath string, login bool, username, passwordFile, accessFile, refreshFile string) error {
 	if f.configFile == "" {
 		return nil
@@ -79,6 +79,11 @@ func (f householdFlags) check(metricsPath string, login bool, username, password
 			"peloton_exporter login --peloton.state-file=<--peloton.state-dir>/<name>.json")
 	case metricsPath == probePath || metricsPath == reloadPath:
 		return fmt.Errorf("--web.telemetry-path=%s: with --config.file that path serves the accounts' probes and reloads", metricsPath)
+	}
+	// The file itself, as a usage error before anything starts; its accounts' secrets are
+	// read when they start.
+	if _, err := config.Load(f.configFile, os.LookupEnv); err != nil {
+		return fmt.Errorf("--config.file: %w", err)
 	}
 	return nil
 }

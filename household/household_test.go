@@ -211,8 +211,8 @@ func TestProbeServesEachAccountAsASingleExporterWould(t *testing.T) {
 		}
 	}
 	status, sam := probe(t, h, "target=sam", "10")
-	if status != http.StatusOK || !strings.Contains(sam, "peloton_up 1") || sam == alex {
-		t.Errorf("probe sam: %d, up: %v, same as alex's: %v", status, strings.Contains(sam, "peloton_up 1"), sam == alex)
+	if status != http.StatusOK || !strings.Contains(sam, "\npeloton_up 1\n") || sam == alex {
+		t.Errorf("probe sam: %d, up: %v, same as alex's: %v", status, strings.Contains(sam, "\npeloton_up 1\n"), sam == alex)
 	}
 
 	// The state files are the accounts' own, 0600.
@@ -305,8 +305,8 @@ func TestOneAccountFailingLeavesTheOthersServing(t *testing.T) {
 		if took := time.Since(start); took > 2*time.Second {
 			t.Fatalf("alex's probe %d took %v while kim's Peloton hangs", i, took)
 		}
-		if status != http.StatusOK || !strings.Contains(body, "peloton_up 1") {
-			t.Fatalf("alex's probe %d: %d, peloton_up 1: %v", i, status, strings.Contains(body, "peloton_up 1"))
+		if status != http.StatusOK || !strings.Contains(body, "\npeloton_up 1\n") {
+			t.Fatalf("alex's probe %d: %d, up: %v", i, status, strings.Contains(body, "\npeloton_up 1\n"))
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
@@ -315,7 +315,7 @@ func TestOneAccountFailingLeavesTheOthersServing(t *testing.T) {
 	}
 	wg.Wait()
 	_, sam := probe(t, h, "target=sam", "1")
-	if !strings.Contains(sam, "peloton_up 0") || strings.Contains(sam, "peloton_weekly_streak ") {
+	if !strings.Contains(sam, "\npeloton_up 0\n") || strings.Contains(sam, "peloton_weekly_streak ") {
 		t.Errorf("sam, with a wrong password, should be down without data:\n%.500s", sam)
 	}
 	if !strings.Contains(e.logs.String(), "refused the username or password") || !strings.Contains(e.logs.String(), "account=sam") {
