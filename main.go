@@ -60,7 +60,7 @@ func main() {
 		weekStart    = kingpin.Flag("streak.week-start", "First day of a streak week.").Default("monday").Enum("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 		configFile   = kingpin.Flag("config.file", "YAML file of a household's accounts, each served on /probe?target=NAME (see the README). Reloaded on SIGHUP and POST /-/reload. Instead of the single account of --peloton.username and the token flags.").Envar("PELOTON_CONFIG_FILE").String()
 		stateDir     = kingpin.Flag("peloton.state-dir", "Directory of the accounts' state files in --config.file mode, <dir>/<name>.json (mode 0600), each with its history beside it. Default: the directory of --peloton.state-file.").Envar("PELOTON_STATE_DIR").String()
-		loginSpacing = durationFlag(kingpin.Flag("peloton.login-spacing", "Least time between two password logins of any accounts of --config.file: they come from one address, which Peloton's login watches.").Default("1m"))
+		loginSpacing = durationFlag(kingpin.Flag("peloton.login-spacing", "Least time between two password logins of any two accounts in --config.file mode, as they come from one address, which Peloton's login watches.").Default("1m"))
 		demo         = kingpin.Flag("demo", "Run against a built-in simulated Peloton: no account needed. With --config.file, a simulated household.").Bool()
 		demoWorkouts = kingpin.Flag("demo.workouts", "Completed workouts of the simulated member (for benchmarks).").Hidden().Default("1800").Int()
 		metricsPath  = kingpin.Flag("web.telemetry-path", "Path under which to expose metrics.").Default("/metrics").String()
