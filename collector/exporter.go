@@ -291,6 +291,14 @@ func (e *Exporter) Up() bool {
 	return e.snap.up
 }
 
+// RetryAt is when a refresh that failed may run again (its retry interval, or the account's
+// turn to log in); false while the last refresh succeeded or before the first one ends.
+func (e *Exporter) RetryAt() (time.Time, bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.snap.retryAt, e.snap.attempted && !e.snap.up
+}
+
 // Generation changes whenever a refresh finishes, and only then does Collect change; an HTTP
 // cache of the encoded metrics keys on it.
 func (e *Exporter) Generation() uint64 {

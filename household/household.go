@@ -330,9 +330,9 @@ func (h *Household) start(a config.Account, creds Credentials, delay time.Durati
 	return acct, nil
 }
 
-// warm refreshes a new account once after delay, then, until it is up, as often as its retry
-// schedule allows (polled every poll): an account waiting for its turn to log in logs in at
-// its turn without waiting for a scrape. Bounded by warmupFor and by the account's life.
+// warm refreshes a new account once after delay, then, until it is up, whenever its retry
+// schedule allows (and at least every poll): an account waiting for its turn to log in logs in
+// at its turn without waiting for a scrape. Bounded by warmupFor and by the account's life.
 func (a *Account) warm(ctx context.Context, delay, poll time.Duration) {
 	defer close(a.warmed)
 	if !sleep(ctx, delay) {
@@ -340,7 +340,14 @@ func (a *Account) warm(ctx context.Context, delay, poll time.Duration) {
 	}
 	for deadline := time.Now().Add(warmupFor); time.Now().Before(deadline); {
 		a.Exporter.Refresh(ctx)
-		if a.Exporter.Up() || !sleep(ctx, poll) {
+		if a.Exporter.Up() {
+			return
+		}
+		wait := poll
+		if at, ok := a.Exporter.RetryAt(); ok {
+			wait = min(poll, max(time.Until(at), 10*time.Millisecond))
+		}
+		if !sleep(ctx, wait) {
 			return
 		}
 	}
