@@ -130,6 +130,13 @@ func runHousehold(cfg client.Config, sc serveConfig, hf householdFlags, logger l
 	if _, err := client.New(opts.Client); err != nil { // the shared settings; contacts nobody
 		return fmt.Errorf("invalid Peloton settings: %w", err)
 	}
+	if opts.StateDir != "" {
+		// A missing directory (an unmounted volume) would lose every account's rotating
+		// refresh token at the next restart: better not to start.
+		if fi, err := os.Stat(opts.StateDir); err != nil || !fi.IsDir() {
+			return fmt.Errorf("--peloton.state-dir %s: not a directory (it must exist: it keeps every account's tokens)", opts.StateDir)
+		}
+	}
 	if opts.LoginSpacing < time.Minute {
 		level.Warn(logger).Log("msg", "password logins of the accounts less than a minute apart risk Peloton's login blocking the address", "spacing", opts.LoginSpacing)
 	}

@@ -52,6 +52,11 @@ func TestHouseholdStartUpErrorsAreExplained(t *testing.T) {
 			t.Errorf("env %v args %v: err=%v, output should say %q:\n%s", tc.env, tc.args, err, tc.want, out)
 		}
 	}
+	// A state directory that is not there (a volume not mounted) would lose the tokens.
+	missing := filepath.Join(dir, "no-such-dir")
+	if out, err := run(t, nil, "--config.file="+good, "--peloton.state-dir="+missing, "--web.listen-address="+testkit.FreeAddr(t)); err == nil || !strings.Contains(out, missing+": not a directory") {
+		t.Errorf("a missing state directory: err=%v:\n%s", err, out)
+	}
 }
 
 // post sends a POST to the exporter and returns the status and body.
