@@ -39,6 +39,8 @@ type config struct {
 	memPhase  time.Duration // wall time of the many-refreshes memory phase
 	memSample time.Duration // RSS sampling period in it
 	memRate   float64       // scrapes per second in it
+	// householdOnly runs the household phase H alone.
+	householdOnly bool
 }
 
 func main() {
@@ -55,6 +57,7 @@ func main() {
 	flag.BoolVar(&cfg.strict, "strict", false, "exit 1 when a target is missed")
 	flag.DurationVar(&cfg.ttlPhase, "ttl-phase", 20*time.Second, "duration of the --peloton.cache-ttl=2s phase")
 	flag.DurationVar(&cfg.memPhase, "mem-phase", 60*time.Second, "duration of the --peloton.cache-ttl=1s memory phase")
+	flag.BoolVar(&cfg.householdOnly, "household-only", false, "run only phase H, the household of 20 accounts")
 	flag.StringVar(&serve, "serve-ceiling", "", "internal: serve the captured response in `file` on the listener at fd 3")
 	flag.Parse()
 
@@ -223,6 +226,13 @@ func measure(ctx context.Context, cfg config) (*results, error) {
 	if err := buildExporter(ctx, root, bin); err != nil {
 		return nil, err
 	}
+	if cfg.householdOnly {
+		res.HouseholdOnly = true
+		if res.Household, err = measureHousehold(ctx, cfg, tmp, bin); err != nil {
+			return nil, err
+		}
+		return res, nil
+	}
 
 	// --- Exporter A: default TTL (5m). Warm-cache load against the ceiling. ---
 	exA, upA, err := startExporter(ctx, tmp, bin, "A")
@@ -352,6 +362,11 @@ func measure(ctx context.Context, cfg config) (*results, error) {
 	// --- Exporter D: the first fill of the workout detail of 2,000 workouts. ---
 	logf("exporter D: the first fill of %d workouts' detail", fillWorkouts)
 	if res.Fill, err = measureFill(ctx, tmp, bin); err != nil {
+		return nil, err
+	}
+
+	// --- H: a household of twenty accounts in one exporter. ---
+	if res.Household, err = measureHousehold(ctx, cfg, tmp, bin); err != nil {
 		return nil, err
 	}
 	return res, nil
