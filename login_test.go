@@ -93,6 +93,7 @@ func TestBrowserSignInInTwoRuns(t *testing.T) {
 }
 
 func TestBrowserSignInInteractive(t *testing.T) {
+	needBinary(t)
 	sim, err := simulator.Start(simulator.Config{Workouts: 50})
 	if err != nil {
 		t.Fatal(err)
