@@ -161,7 +161,9 @@ func runHousehold(cfg client.Config, sc serveConfig, hf householdFlags, logger l
 			return err
 		}
 		level.Info(logger).Log("msg", "reloaded the config file", "via", via)
-		landing.update(h.Names())
+		if err := landing.update(h.Names()); err != nil { // the old page, with the old links, stays
+			level.Warn(logger).Log("msg", "cannot rebuild the landing page", "err", err)
+		}
 		return nil
 	}
 	if err := landing.update(h.Names()); err != nil {

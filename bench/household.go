@@ -95,7 +95,10 @@ func householdExporter(ctx context.Context, dir, bin, name string, env []string,
 			return nil, 0, fmt.Errorf("%s exited (%w):\n%s", ch.name, ch.waitErr, ch.logTail(20))
 		}
 		if time.Now().After(deadline) {
-			return nil, 0, fmt.Errorf("%s: %d of %d accounts up after 5 minutes (%v):\n%s", ch.name, up, householdAccounts, err, ch.logTail(20))
+			if err == nil {
+				err = fmt.Errorf("%d of %d accounts up", up, householdAccounts)
+			}
+			return nil, 0, fmt.Errorf("%s not up after 5 minutes: %w\n%s", ch.name, err, ch.logTail(20))
 		}
 		select {
 		case <-ctx.Done():

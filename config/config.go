@@ -111,7 +111,7 @@ func Parse(data []byte, lookup func(string) (string, bool)) (*Config, error) {
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	if err := dec.Decode(&doc); err != nil {
 		if errors.Is(err, io.EOF) {
-			return nil, errors.New("the file is empty: want a list of accounts under accounts:")
+			return nil, errors.New("the file is empty: want a list under the key accounts")
 		}
 		return nil, fmt.Errorf("not valid YAML: %w", cleanYAMLError(err))
 	}
@@ -138,7 +138,7 @@ func Parse(data []byte, lookup func(string) (string, bool)) (*Config, error) {
 		accounts = v
 	}
 	if accounts == nil || accounts.Kind == yaml.ScalarNode && accounts.Tag == "!!null" {
-		return nil, fmt.Errorf("line %d: no accounts: want a list of accounts under accounts:", root.Line)
+		return nil, fmt.Errorf("line %d: no accounts: want a list under the key accounts", root.Line)
 	}
 	if accounts.Kind != yaml.SequenceNode {
 		return nil, fmt.Errorf("line %d: accounts must be a list (each account starts with \"- name: …\")", accounts.Line)
