@@ -168,7 +168,8 @@ func parseAccount(n *yaml.Node, lookup func(string) (string, bool)) (Account, er
 	if n.Kind != yaml.MappingNode {
 		return a, fmt.Errorf("line %d: an account must be a mapping of keys such as name and username", n.Line)
 	}
-	values := map[string]string{}
+	values := map[string]string{} // ${VAR} expanded
+	raw := map[string]string{}    // as written, for messages: a variable's value is not repeated
 	lines := map[string]int{}
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, v := n.Content[i], n.Content[i+1]
@@ -190,11 +191,14 @@ func parseAccount(n *yaml.Node, lookup func(string) (string, bool)) (Account, er
 			values[k.Value], lines[k.Value] = env, v.Line
 			continue
 		}
-		val, err := expand(v.Value, lookup)
-		if err != nil {
-			return a, fmt.Errorf("line %d: %s: %w", v.Line, k.Value, err)
+		val := v.Value
+		if k.Value != keyName { // a name is an identifier, the same in the file and in Prometheus
+			var err error
+			if val, err = expand(v.Value, lookup); err != nil {
+				return a, fmt.Errorf("line %d: %s: %w", v.Line, k.Value, err)
+			}
 		}
-		values[k.Value], lines[k.Value] = strings.TrimSpace(val), v.Line
+		values[k.Value], raw[k.Value], lines[k.Value] = strings.TrimSpace(val), strings.TrimSpace(v.Value), v.Line
 	}
 
 	a.Name = values[keyName]
@@ -226,14 +230,14 @@ func parseAccount(n *yaml.Node, lookup func(string) (string, bool)) (Account, er
 	}
 	if tz := values[keyTimezone]; tz != "" {
 		if _, err := time.LoadLocation(tz); err != nil {
-			return a, fmt.Errorf("line %d: account %s: timezone %q is not an IANA time zone such as Europe/Berlin", lines[keyTimezone], a.Name, tz)
+			return a, fmt.Errorf("line %d: account %s: timezone %q is not an IANA time zone such as Europe/Berlin", lines[keyTimezone], a.Name, raw[keyTimezone])
 		}
 		a.Timezone = tz
 	}
 	if ws, ok := values[keyWeekStart]; ok {
 		d, found := weekday(ws)
 		if !found {
-			return a, fmt.Errorf("line %d: account %s: week_start %q is not a day of the week (monday … sunday)", lines[keyWeekStart], a.Name, ws)
+			return a, fmt.Errorf("line %d: account %s: week_start %q is not a day of the week (monday … sunday)", lines[keyWeekStart], a.Name, raw[keyWeekStart])
 		}
 		a.WeekStart, a.WeekStartSet = d, true
 	}

@@ -96,6 +96,9 @@ func TestParseErrors(t *testing.T) {
 		{"bad timezone", "accounts:\n  - name: a\n    timezone: Mars/Olympus\n", `line 3: account a: timezone "Mars/Olympus"`},
 		{"bad week start", "accounts:\n  - name: a\n    week_start: funday\n", `line 3: account a: week_start "funday"`},
 		{"alias", "accounts:\n  - &x {name: a}\n  - *x\n", "line 3: an account must be a mapping"},
+		// A name is not expanded, and no message repeats a variable's value.
+		{"name from a variable", "accounts:\n  - name: ${ALEX_PASSWORD}\n", `the account name "${ALEX_PASSWORD}" must be`},
+		{"bad zone from a variable", "accounts:\n  - name: a\n    timezone: ${ALEX_PASSWORD}\n", `timezone "${ALEX_PASSWORD}" is not`},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			_, err := config.Parse([]byte(c.yaml), testEnv)
