@@ -22,6 +22,7 @@ import (
 	"github.com/peloton-exporter/peloton_exporter/client"
 	"github.com/peloton-exporter/peloton_exporter/collector"
 	"github.com/peloton-exporter/peloton_exporter/internal/syncbuf"
+	"github.com/peloton-exporter/peloton_exporter/internal/testkit"
 	"github.com/peloton-exporter/peloton_exporter/simulator"
 )
 
@@ -344,36 +345,9 @@ func TestScrapeDeadlineServesOldData(t *testing.T) {
 }
 
 func TestREADMEDocumentsEveryMetric(t *testing.T) {
-	b, err := os.ReadFile("../README.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	// The Metrics section: the household's own metrics have their table under Households.
-	_, section, _ := strings.Cut(string(b), "\n## Metrics\n")
-	section, _, _ = strings.Cut(section, "\n## ")
-	documented := map[string]bool{}
-	for _, line := range strings.Split(section, "\n") {
-		if strings.HasPrefix(line, "| `peloton_") {
-			documented[strings.Trim(strings.Split(line, "|")[1], " `")] = true
-		}
-	}
-	delete(documented, "peloton_exporter_build_info") // from client_golang's version collector
-	e := newEnv(t)
-	ch := make(chan *prometheus.Desc)
-	go func() { e.exp.Describe(ch); close(ch) }()
-	described := map[string]bool{}
-	for d := range ch {
-		name := strings.SplitN(strings.TrimPrefix(d.String(), `Desc{fqName: "`), `"`, 2)[0]
-		described[name] = true
-		if !documented[name] {
-			t.Errorf("%s is not in the README's metrics table", name)
-		}
-	}
-	for name := range documented {
-		if !described[name] {
-			t.Errorf("the README documents %s, which the exporter does not describe", name)
-		}
-	}
+	documented := testkit.READMEMetrics(t, "../README.md", "Metrics") // the household's own are under Households
+	delete(documented, "peloton_exporter_build_info")                 // from client_golang's version collector
+	testkit.CompareMetricNames(t, "Metrics", documented, testkit.DescribedMetrics(newEnv(t).exp))
 }
 
 // sample returns the value of the one sample of name whose labels contain all of want.

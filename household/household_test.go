@@ -25,6 +25,7 @@ import (
 	"github.com/peloton-exporter/peloton_exporter/collector"
 	"github.com/peloton-exporter/peloton_exporter/household"
 	"github.com/peloton-exporter/peloton_exporter/internal/syncbuf"
+	"github.com/peloton-exporter/peloton_exporter/internal/testkit"
 	"github.com/peloton-exporter/peloton_exporter/simulator"
 )
 
@@ -530,33 +531,6 @@ func TestPaths(t *testing.T) {
 
 // The README's Households section documents exactly the household's own metrics.
 func TestREADMEDocumentsTheHouseholdMetrics(t *testing.T) {
-	b, err := os.ReadFile("../README.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, section, _ := strings.Cut(string(b), "\n## Households\n")
-	section, _, _ = strings.Cut(section, "\n## ")
-	documented := map[string]bool{}
-	for _, line := range strings.Split(section, "\n") {
-		if strings.HasPrefix(line, "| `peloton_") {
-			documented[strings.Trim(strings.Split(line, "|")[1], " `")] = true
-		}
-	}
-	h := household.New(household.Options{})
-	ch := make(chan *prometheus.Desc, 10)
-	h.Describe(ch)
-	close(ch)
-	described := map[string]bool{}
-	for d := range ch {
-		name := strings.SplitN(strings.TrimPrefix(d.String(), `Desc{fqName: "`), `"`, 2)[0]
-		described[name] = true
-		if !documented[name] {
-			t.Errorf("%s is not in the README's Households table", name)
-		}
-	}
-	for name := range documented {
-		if !described[name] {
-			t.Errorf("the README's Households section documents %s, which the household does not describe", name)
-		}
-	}
+	testkit.CompareMetricNames(t, "Households", testkit.READMEMetrics(t, "../README.md", "Households"),
+		testkit.DescribedMetrics(household.New(household.Options{})))
 }
