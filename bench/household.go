@@ -5,7 +5,9 @@ package main
 // exporter's memory is its own, without the simulator's), reached through the simulator's
 // CONNECT proxy and CA as a real deployment reaches Peloton. The detail filler is off in this
 // phase (--no-peloton.workout-detail): its first fill is phase D's measurement, and a fill of
-// 40,000 graphs would be minutes of simulator CPU on the machine being measured.
+// 40,000 graphs is a minute or more of simulator CPU on the machine being measured.
+// --household-detail turns it on, at a 1ms shared pace, and waits for the fill before the rest,
+// so that the memory figures include every workout's detail.
 
 import (
 	"context"
@@ -53,6 +55,8 @@ type householdResult struct {
 	Logins        int           `json:"cold_start_logins"`
 	MinLoginGap   time.Duration `json:"cold_start_min_login_gap_ns"`
 	RestartUp     time.Duration `json:"restart_ns"` // the same state directory, saved tokens
+	Detail        bool          `json:"detail"`     // the detail filler ran (--household-detail)
+	DetailFill    time.Duration `json:"detail_fill_ns"`
 	RestartLogins int           `json:"restart_logins"`
 	Levels        []householdLevel
 	LoadRequests  int             `json:"warm_load_upstream_requests"` // must be 0: a warm cache
@@ -60,6 +64,7 @@ type householdResult struct {
 	StormChecks   []upstreamCheck `json:"storm_checks"`
 	RSS           struct {
 		AfterColdStart int64 `json:"after_cold_start_bytes"`
+		AfterFill      int64 `json:"after_detail_fill_bytes"`
 		AfterLoad      int64 `json:"after_warm_load_bytes"`
 		StormMax       int64 `json:"storm_max_bytes"`
 		Single         int64 `json:"single_account_after_load_bytes"`
@@ -77,7 +82,7 @@ func householdExporter(ctx context.Context, dir, bin, name string, env []string,
 		return nil, 0, err
 	}
 	args := append([]string{"--config.file=" + filepath.Join(dir, "household.yml"), "--peloton.state-dir=" + filepath.Join(dir, "state"),
-		"--peloton.login-spacing=" + householdSpacing.String(), "--no-peloton.workout-detail",
+		"--peloton.login-spacing=" + householdSpacing.String(),
 		"--web.listen-address=" + addr, "--log.level=warn"}, extra...)
 	start := time.Now()
 	ch, err := startChild("exporter "+name, bin, args, filepath.Join(dir, "exporter-"+name+".log"), nil, env...)
@@ -184,8 +189,13 @@ func measureHousehold(ctx context.Context, cfg config, tmp, bin string) (househo
 		return r, err
 	}
 
+	detail := []string{"--no-peloton.workout-detail"}
+	if cfg.householdDetail {
+		r.Detail, detail = true, []string{"--peloton.detail-interval=1ms"}
+	}
+
 	// --- Cold start: no saved tokens, every account logs in, at its turn. ---
-	hh, took, err := householdExporter(ctx, dir, bin, "H", env)
+	hh, took, err := householdExporter(ctx, dir, bin, "H", env, detail...)
 	if err != nil {
 		return r, err
 	}
@@ -205,6 +215,26 @@ func measureHousehold(ctx context.Context, cfg config, tmp, bin string) (househo
 	}
 	r.RSS.AfterColdStart = rssOf(hh.child)
 	probes := probeURLs(hh)
+	if r.Detail {
+		logf("household: waiting for the detail of %d workouts", householdAccounts*householdWorkouts)
+		start := time.Now()
+		for pending := math.Inf(1); pending > 0; {
+			if time.Since(start) > 15*time.Minute {
+				return r, fmt.Errorf("household: %v details still pending after 15 minutes", pending)
+			}
+			time.Sleep(time.Second)
+			states, err := readAll(ctx, probes)
+			if err != nil {
+				return r, err
+			}
+			pending = 0
+			for _, st := range states {
+				pending += st.pending
+			}
+		}
+		r.DetailFill, r.RSS.AfterFill = time.Since(start), rssOf(hh.child)
+		logf("household: detail filled in %s", r.DetailFill.Round(time.Second))
+	}
 
 	// --- A single-account exporter of the first member, beside, for the comparison. ---
 	single, _, err := startSingle(ctx, dir, bin, env, members[0])
@@ -253,7 +283,7 @@ func measureHousehold(ctx context.Context, cfg config, tmp, bin string) (househo
 
 	// --- Restart with the saved tokens, a short TTL, and a scrape storm over every account. ---
 	logins := len(sim.SignIns())
-	hh, took, err = householdExporter(ctx, dir, bin, "H2", env, "--peloton.cache-ttl="+householdStormTTL.String())
+	hh, took, err = householdExporter(ctx, dir, bin, "H2", env, append(detail, "--peloton.cache-ttl="+householdStormTTL.String())...)
 	if err != nil {
 		return r, err
 	}

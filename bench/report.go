@@ -224,7 +224,7 @@ func (r *results) evaluateHousehold() {
 		fmt.Sprintf("%d, ≥ %s apart, all up in %s", h.Logins, h.MinLoginGap.Round(time.Millisecond), h.ColdStart.Round(100*time.Millisecond)),
 		h.Logins == n && h.MinLoginGap >= h.Spacing-200*time.Millisecond)
 	r.add("H: restart with saved tokens", "0 logins", fmt.Sprintf("%d, all up in %s", h.RestartLogins, h.RestartUp.Round(100*time.Millisecond)), h.RestartLogins == 0)
-	peak := max(h.RSS.AfterColdStart, h.RSS.AfterLoad, h.RSS.StormMax)
+	peak := max(h.RSS.AfterColdStart, h.RSS.AfterFill, h.RSS.AfterLoad, h.RSS.StormMax)
 	if peak == 0 {
 		r.add("H: exporter RSS", fmt.Sprintf("< %.0f MiB", float64(householdTarget())/mib), "n/a (no /proc)", true)
 		return
@@ -336,7 +336,12 @@ func (r *results) printHousehold(p func(string, ...any)) {
 		return
 	}
 	p("HOUSEHOLD  H: %d accounts of %d workouts in one exporter (--config.file), against a simulated household the bench hosts;", h.Accounts, h.Workouts)
-	p("           detail filler off (--no-peloton.workout-detail; phase D measures the fill), --peloton.login-spacing=%s", h.Spacing)
+	if h.Detail {
+		p("           detail filler on: %d workouts' detail fetched at a 1ms pace in %s, then kept in the history files; --peloton.login-spacing=%s",
+			h.Accounts*h.Workouts, h.DetailFill.Round(time.Second), h.Spacing)
+	} else {
+		p("           detail filler off (--no-peloton.workout-detail; phase D measures the fill), --peloton.login-spacing=%s", h.Spacing)
+	}
 	p("  cold start, no saved tokens: %d logins, at least %s apart, every account up after %s (at the default 1m spacing: about %s)",
 		h.Logins, h.MinLoginGap.Round(time.Millisecond), h.ColdStart.Round(100*time.Millisecond), hm(time.Duration(max(h.Accounts-1, 0))*time.Minute))
 	p("  restart with the saved tokens: %d logins, every account up after %s", h.RestartLogins, h.RestartUp.Round(100*time.Millisecond))
@@ -354,8 +359,8 @@ func (r *results) printHousehold(p func(string, ...any)) {
 	for _, c := range h.StormChecks {
 		p("      %s: refreshes allowed %d..%d, requests %d (%s)  %s", c.Name, c.Refreshes[0], c.Refreshes[1], c.Observed, formatCounts(c.ByEndpoint), passFail(c.Pass))
 	}
-	p("  RSS: after the cold start %s, after the warm load %s, highest in the storm %s (target < %s); one account's exporter %s",
-		mibs(h.RSS.AfterColdStart), mibs(h.RSS.AfterLoad), mibs(h.RSS.StormMax), mibs(householdTarget()), mibs(h.RSS.Single))
+	p("  RSS: after the cold start %s, after the detail fill %s, after the warm load %s, highest in the storm %s (target < %s); one account's exporter %s",
+		mibs(h.RSS.AfterColdStart), mibs(h.RSS.AfterFill), mibs(h.RSS.AfterLoad), mibs(h.RSS.StormMax), mibs(householdTarget()), mibs(h.RSS.Single))
 	p("")
 }
 
