@@ -16,7 +16,7 @@ FUZZTIME ?= 10s
 FUZZ_TARGETS := ./client:FuzzDecodeResponses ./client:FuzzTokenRequest ./client:FuzzDescribeBody \
 	./client:FuzzJWTTimes ./client:FuzzParseDates ./client:FuzzParseHiddenForm ./client:FuzzLoginPage \
 	./client:FuzzCredentialsAnswer ./collector:FuzzOverview ./history:FuzzSync ./history:FuzzDetailFromGraph \
-	./internal/respcache:FuzzNegotiation
+	./internal/respcache:FuzzNegotiation ./config:FuzzParse
 
 .PHONY: build test check test-deps lint fuzz demo
 

@@ -91,7 +91,7 @@ func runBackfill(cfg client.Config, bc backfillConfig, logger log.Logger) error 
 		return err
 	}
 	defer closeDemo()
-	store := history.Open(historyFile(cfg.StateFile), logger)
+	store := history.Open(history.PathBeside(cfg.StateFile), logger)
 	if len(store.Workouts()) == 0 {
 		if err := syncForBackfill(ctx, cfg, store, bc.demo.on, logger); err != nil {
 			return err

@@ -10,6 +10,7 @@ import (
 	"github.com/go-kit/log/level"
 
 	"github.com/peloton-exporter/peloton_exporter/client"
+	"github.com/peloton-exporter/peloton_exporter/internal/secretfile"
 )
 
 // errNoCredentials tells a user who started the exporter bare exactly what to set.
@@ -48,16 +49,14 @@ func secret(envVar, file string, logger log.Logger) (string, error) {
 	if file == "" {
 		return strings.TrimSpace(os.Getenv(envVar)), nil
 	}
-	b, err := os.ReadFile(file)
-	if err != nil {
-		return "", fmt.Errorf("reading the secret file for %s: %w", envVar, err)
-	}
-	if fi, err := os.Stat(file); err == nil && fi.Mode().Perm()&0o077 != 0 {
-		level.Warn(logger).Log("msg", "a secret file is readable by other users; chmod 600 it", "path", file, "mode", fi.Mode().Perm().String())
-	}
-	v := strings.TrimSpace(string(b))
-	if v == "" {
+	v, loose, mode, err := secretfile.Read(file)
+	switch {
+	case errors.Is(err, secretfile.ErrEmpty):
 		return "", fmt.Errorf("the secret file for %s (%s) is empty", envVar, file)
+	case err != nil:
+		return "", fmt.Errorf("reading the secret file for %s: %w", envVar, err)
+	case loose:
+		level.Warn(logger).Log("msg", "a secret file is readable by other users; chmod 600 it", "path", file, "mode", mode.String())
 	}
 	return v, nil
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -41,13 +40,4 @@ func weekday(name string) time.Weekday {
 		}
 	}
 	return time.Monday
-}
-
-// historyFile puts the workout history beside the state file, named after it so that two
-// exporters sharing a directory keep theirs apart; no state file, no history file.
-func historyFile(stateFile string) string {
-	if stateFile == "" {
-		return ""
-	}
-	return strings.TrimSuffix(stateFile, filepath.Ext(stateFile)) + ".history.json"
 }

@@ -85,7 +85,7 @@ func TestBrowserSignInInTwoRuns(t *testing.T) {
 
 	// The exporter starts on the state file alone, without a password, and never logs in.
 	e := startExporter(t, env, "--peloton.state-file="+state)
-	e.waitFor(t, "/metrics", "peloton_up 1")
+	e.waitFor(t, "/metrics", "\npeloton_up 1\n")
 	e.stop(t)
 	if n := sim.Requests(simulator.EndpointLogin); n != 1 {
 		t.Errorf("%d credential posts, want only the browser's one", n)

@@ -3,15 +3,10 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"os"
-	"os/signal"
-	"sync"
-	"syscall"
 	"time"
 	_ "time/tzdata" // streak weeks need the member's zone even in a scratch container
 
@@ -63,7 +58,10 @@ func main() {
 		detailEvery  = durationFlag(kingpin.Flag("peloton.detail-interval", "Least time between two requests for a workout's detail: the first fill of a long history sends one per workout.").Default("1s"))
 		streakZone   = kingpin.Flag("streak.timezone", "IANA time zone of streak weeks (e.g. America/Chicago). Default: the member's, from Peloton.").Envar("PELOTON_STREAK_TIMEZONE").String()
 		weekStart    = kingpin.Flag("streak.week-start", "First day of a streak week.").Default("monday").Enum("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
-		demo         = kingpin.Flag("demo", "Run against a built-in simulated Peloton: no account needed.").Bool()
+		configFile   = kingpin.Flag("config.file", "YAML file of a household's accounts, each served on /probe?target=NAME (see the README). Reloaded on SIGHUP and POST /-/reload. Instead of the single account of --peloton.username and the token flags.").Envar("PELOTON_CONFIG_FILE").String()
+		stateDir     = kingpin.Flag("peloton.state-dir", "Directory of the accounts' state files in --config.file mode, <dir>/<name>.json (mode 0600), each with its history beside it. Default: the directory of --peloton.state-file.").Envar("PELOTON_STATE_DIR").String()
+		loginSpacing = durationFlag(kingpin.Flag("peloton.login-spacing", "Least time between two password logins of any two accounts in --config.file mode, as they come from one address, which Peloton's login watches.").Default("1m"))
+		demo         = kingpin.Flag("demo", "Run against a built-in simulated Peloton: no account needed. With --config.file, a simulated household.").Bool()
 		demoWorkouts = kingpin.Flag("demo.workouts", "Completed workouts of the simulated member (for benchmarks).").Hidden().Default("1800").Int()
 		metricsPath  = kingpin.Flag("web.telemetry-path", "Path under which to expose metrics.").Default("/metrics").String()
 		logLevel     = kingpin.Flag("log.level", "Only log messages with the given severity or above. One of: [debug, info, warn, error]").Default("info").Enum("debug", "info", "warn", "error")
@@ -102,6 +100,10 @@ func main() {
 	if _, _, err := history.Timezone(*streakZone, "", nil); err != nil {
 		kingpin.Fatalf("--streak.timezone: %v", err)
 	}
+	hf := householdFlags{configFile: *configFile, stateDir: *stateDir, loginSpacing: *loginSpacing}
+	if err := hf.check(*metricsPath, command == loginCmd.FullCommand(), *username, *passwordFile, *accessFile, *refreshFile); err != nil {
+		kingpin.Fatalf("%v", err)
+	}
 	var bc backfillConfig
 	if command == backfillCmd.FullCommand() {
 		var err error
@@ -138,12 +140,16 @@ func main() {
 		}
 		return
 	}
-	if !*demo {
+	demoCfg := demoConfig{on: *demo, workouts: *demoWorkouts}
+	sc := serveConfig{
+		demo: demoCfg, metricsPath: *metricsPath, cacheTTL: *cacheTTL, streakZone: *streakZone,
+		weekStart: weekday(*weekStart), toolkitFlags: toolkitFlags, detail: *detail, detailInterval: *detailEvery,
+	}
+	if !*demo && hf.configFile == "" {
 		if err := loadCredentials(&cfg, logger, *passwordFile, *accessFile, *refreshFile); err != nil {
 			kingpin.Fatalf("%v", err)
 		}
 	}
-	demoCfg := demoConfig{on: *demo, workouts: *demoWorkouts}
 	if command == backfillCmd.FullCommand() {
 		bc.streakZone, bc.weekStart, bc.demo = *streakZone, weekday(*weekStart), demoCfg
 		if err := runBackfill(cfg, bc, logger); err != nil {
@@ -156,12 +162,15 @@ func main() {
 		return
 	}
 
-	// runExporter returns instead of exiting, so that its deferred closes (the demo's
-	// simulator, the exporter) run on every way out; only then does the process exit.
-	err := runExporter(cfg, serveConfig{
-		demo: demoCfg, metricsPath: *metricsPath, cacheTTL: *cacheTTL, streakZone: *streakZone,
-		weekStart: weekday(*weekStart), toolkitFlags: toolkitFlags, detail: *detail, detailInterval: *detailEvery,
-	}, logger, slogger)
+	// runExporter and runHousehold return instead of exiting, so that their deferred closes
+	// (the demo's simulator, the exporters) run on every way out; only then does the process
+	// exit.
+	var err error
+	if hf.configFile != "" {
+		err = runHousehold(cfg, sc, hf, logger, slogger)
+	} else {
+		err = runExporter(cfg, sc, logger, slogger)
+	}
 	if err != nil {
 		level.Error(logger).Log("msg", "exiting", "err", err)
 		os.Exit(1)
@@ -223,7 +232,7 @@ func runExporter(cfg client.Config, sc serveConfig, logger log.Logger, slogger *
 	exporter := collector.New(pelo, collector.Options{
 		TTL:            sc.cacheTTL,
 		RefreshTimeout: refreshTimeout,
-		History:        history.Open(historyFile(cfg.StateFile), logger),
+		History:        history.Open(history.PathBeside(cfg.StateFile), logger),
 		Timezone:       sc.streakZone,
 		WeekStart:      sc.weekStart,
 		DetailInterval: sc.detailInterval,
@@ -244,25 +253,8 @@ func runExporter(cfg client.Config, sc serveConfig, logger log.Logger, slogger *
 		return err
 	}
 
-	server := newServer(mux, logger, serverTimeouts(refreshTimeout))
-	// The warm-up refresh (so that the first scrape has data) starts only once the server
-	// serves: an address that cannot be served (taken, mistyped, no systemd socket) or a TLS
-	// set-up that fails ends the exporter before it contacts Peloton, so that a crash loop on
-	// it does not log in on every restart. http.Server calls BaseContext when a listener is
-	// about to accept, and web.ListenAndServe binds every address, and checks TLS, before that.
-	var warmUp sync.Once
-	server.BaseContext = func(net.Listener) context.Context {
-		warmUp.Do(func() { go exporter.Refresh(context.Background()) })
-		return context.Background()
-	}
-	stopped, done := make(chan struct{}), make(chan struct{})
-	defer close(done)
-	go shutdownOnSignal(server, logger, done, stopped)
-	if err := web.ListenAndServe(server, sc.toolkitFlags, slogger); err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return fmt.Errorf("serving HTTP: %w", err)
-	}
-	<-stopped // Serve returns as soon as shutdown begins; the scrapes in flight finish first
-	return nil
+	// The warm-up refresh, so that the first scrape has data, once the server serves.
+	return serve(mux, sc.toolkitFlags, logger, slogger, func() { go exporter.Refresh(context.Background()) })
 }
 
 // newMux serves the metrics at metricsPath and the landing page at /.
@@ -285,25 +277,4 @@ func newMux(metricsPath string, exporter *collector.Exporter, reg prometheus.Gat
 		mux.Handle("/", landing)
 	}
 	return mux, nil
-}
-
-// shutdownOnSignal finishes in-flight scrapes on SIGTERM or SIGINT, then closes stopped. It
-// gives up when done is closed (serving failed).
-func shutdownOnSignal(server *http.Server, logger log.Logger, done <-chan struct{}, stopped chan<- struct{}) {
-	defer close(stopped)
-	sig := make(chan os.Signal, 1)
-	signal.Notify(sig, syscall.SIGTERM, os.Interrupt)
-	defer signal.Stop(sig)
-	var s os.Signal
-	select {
-	case s = <-sig:
-	case <-done:
-		return
-	}
-	level.Info(logger).Log("msg", "shutting down", "signal", s.String())
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-	defer cancel()
-	if err := server.Shutdown(ctx); err != nil {
-		level.Warn(logger).Log("msg", "shutdown did not finish cleanly", "err", fmt.Sprint(err))
-	}
 }

@@ -202,7 +202,7 @@ func TestDemoServesMetricsAndStopsCleanly(t *testing.T) {
 		t.Fatal(err)
 	}
 	e := startExporter(t, nil, "--demo", "--peloton.state-file="+state)
-	metrics := e.waitFor(t, "/metrics", "peloton_up 1")
+	metrics := e.waitFor(t, "/metrics", "\npeloton_up 1\n")
 	for _, want := range []string{"peloton_weekly_streak ", "peloton_workouts{", "peloton_personal_record_output_joules{", "peloton_achievements{", "peloton_exporter_build_info{", `peloton_api_requests_total{code="200",endpoint="overview"}`} {
 		if !strings.Contains(metrics, want) {
 			t.Errorf("demo metrics lack %s", want)
@@ -259,11 +259,11 @@ func TestSecretsNeverLeak(t *testing.T) {
 	state := filepath.Join(t.TempDir(), "state.json")
 	e := startExporter(t, append(simEnv, "PELOTON_USERNAME="+simulator.DemoUsername),
 		append(common, "--peloton.password-file="+pwFile, "--peloton.state-file="+state)...)
-	outputs = append(outputs, e.waitFor(t, "/metrics", "peloton_up 1"), e.get(t, "/"))
+	outputs = append(outputs, e.waitFor(t, "/metrics", "\npeloton_up 1\n"), e.get(t, "/"))
 	sim.RevokeAccessTokens()
 	sim.RevokeRefreshTokens()
 	sim.SetPassword("a-new-password-the-exporter-lacks")
-	outputs = append(outputs, e.waitFor(t, "/metrics", "peloton_up 0"))
+	outputs = append(outputs, e.waitFor(t, "/metrics", "\npeloton_up 0\n"))
 	e.stop(t)
 	outputs = append(outputs, e.Out.String())
 	if !strings.Contains(e.Out.String(), "refused the username or password") {
@@ -280,7 +280,7 @@ func TestSecretsNeverLeak(t *testing.T) {
 	sim.SetPassword(simulator.DemoPassword)
 	access, refresh := sim.IssueTokens()
 	e = startExporter(t, append(simEnv, "PELOTON_ACCESS_TOKEN="+access, "PELOTON_REFRESH_TOKEN="+refresh), append(common, "--peloton.state-file=")...)
-	outputs = append(outputs, e.waitFor(t, "/metrics", "peloton_up 1"))
+	outputs = append(outputs, e.waitFor(t, "/metrics", "\npeloton_up 1\n"))
 	sim.RevokeAccessTokens()
 	outputs = append(outputs, e.waitFor(t, "/metrics", `endpoint="token"`))
 	e.stop(t)
@@ -366,7 +366,7 @@ func TestSIGTERMFinishesTheScrapeInFlight(t *testing.T) {
 	state := filepath.Join(t.TempDir(), "state.json")
 	e := startExporter(t, append(testkit.SimulatorEnv(t, sim), "PELOTON_USERNAME="+simulator.DemoUsername, "PELOTON_PASSWORD="+simulator.DemoPassword),
 		"--peloton.state-file="+state, "--peloton.cache-ttl=1s")
-	e.waitFor(t, "/metrics", "peloton_up 1")
+	e.waitFor(t, "/metrics", "\npeloton_up 1\n")
 	sim.InjectFault(simulator.EndpointOverview, simulator.Fault{Delay: 2 * time.Second})
 	time.Sleep(1100 * time.Millisecond) // let the cache expire, so the next scrape waits for Peloton
 
@@ -378,7 +378,7 @@ func TestSIGTERMFinishesTheScrapeInFlight(t *testing.T) {
 	}
 	select {
 	case body := <-got:
-		if !strings.Contains(body, "peloton_up 1") {
+		if !strings.Contains(body, "\npeloton_up 1\n") {
 			t.Errorf("the scrape in flight at SIGTERM got:\n%.500s", body)
 		}
 	case <-time.After(10 * time.Second):
@@ -408,7 +408,7 @@ func TestWorldReadablePasswordFileIsWarnedAbout(t *testing.T) {
 	}
 	e := startExporter(t, append(testkit.SimulatorEnv(t, sim), "PELOTON_USERNAME="+simulator.DemoUsername),
 		"--peloton.state-file=", "--log.level=debug", "--peloton.password-file="+pwFile)
-	e.waitFor(t, "/metrics", "peloton_up 1") // logged in: the password from the file was used
+	e.waitFor(t, "/metrics", "\npeloton_up 1\n") // logged in: the password from the file was used
 	if err := e.stop(t); err != nil {
 		t.Errorf("exit after SIGTERM: %v\n%s", err, e.Out.String())
 	}
@@ -460,7 +460,7 @@ func TestBadTelemetryPathIsRefusedBeforePelotonIsContacted(t *testing.T) {
 // others receive nor fill the error log.
 func TestHostileScrapersCannotPoisonTheCacheOrTheLog(t *testing.T) {
 	e := startExporter(t, nil, "--demo")
-	e.waitFor(t, "/metrics", "peloton_up 1")
+	e.waitFor(t, "/metrics", "\npeloton_up 1\n")
 	scrape := func(path string, header ...string) (*http.Response, string) {
 		t.Helper()
 		req, _ := http.NewRequest(http.MethodGet, "http://"+e.addr+path, nil)

@@ -22,6 +22,7 @@ import (
 
 	"golang.org/x/crypto/bcrypt"
 
+	"github.com/peloton-exporter/peloton_exporter/internal/testkit"
 	"github.com/peloton-exporter/peloton_exporter/simulator"
 )
 
@@ -97,7 +98,7 @@ func TestTLSAndBasicAuth(t *testing.T) {
 	deadline := time.Now().Add(15 * time.Second)
 	for {
 		code, body := get(user, password)
-		if code == http.StatusOK && strings.Contains(body, "peloton_up 1") {
+		if code == http.StatusOK && strings.Contains(body, "\npeloton_up 1\n") {
 			break
 		}
 		if time.Now().After(deadline) {
@@ -172,7 +173,7 @@ func TestRunsAsNonRootWritingOnlyTheStateDirectory(t *testing.T) {
 		cmd.Dir = readonly
 		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: nobody, Gid: nobody}}
 	}, "--peloton.state-file="+filepath.Join(state, "state.json"))
-	e.waitFor(t, "/metrics", "peloton_up 1")
+	e.waitFor(t, "/metrics", "\npeloton_up 1\n")
 	if err := e.stop(t); err != nil {
 		t.Errorf("exit: %v\n%s", err, e.Out.String())
 	}
@@ -192,5 +193,114 @@ func TestRunsAsNonRootWritingOnlyTheStateDirectory(t *testing.T) {
 	}
 	if entries, _ := os.ReadDir(readonly); len(entries) != 0 {
 		t.Errorf("the exporter wrote into its working directory: %v", entries)
+	}
+}
+
+// TestHouseholdSecretsNeverLeak runs a household from a config file, its secrets in files, an
+// environment variable and a token file, through logins, reloads (one of a file with a
+// password written into it), refused credentials and probes of unknown targets, at debug
+// level; no secret may reach a log line, a metric, an HTTP answer or a file but the 0600
+// state files.
+func TestHouseholdSecretsNeverLeak(t *testing.T) {
+	sam, kim := simulator.DemoMember(1), simulator.DemoMember(2)
+	sim, err := simulator.Start(simulator.Config{Workouts: 60, AccessTokenTTL: 90 * time.Minute, Household: []simulator.Member{sam, kim}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sim.Close()
+	_, kimRefresh, err := sim.IssueTokensFor(kim.Username)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir, state := t.TempDir(), t.TempDir()
+	config := "accounts:\n" +
+		"  - name: alex\n    username: " + simulator.DemoUsername + "\n    password_file: " + writeFile(t, dir, "alex_pw", simulator.DemoPassword) + "\n" +
+		"  - name: sam\n    username: " + sam.Username + "\n    password: ${SAM_PASSWORD}\n" +
+		"  - name: kim\n    refresh_token_file: " + writeFile(t, dir, "kim_rt", kimRefresh) + "\n"
+	cfg := writeFile(t, dir, "household.yml", config)
+	e := startExporter(t, append(testkit.SimulatorEnv(t, sim), "SAM_PASSWORD="+sam.Password),
+		"--config.file="+cfg, "--peloton.state-dir="+state, "--log.level=debug", "--peloton.cache-ttl=1s",
+		"--peloton.login-spacing=1s", "--peloton.login-interval=1s", "--peloton.detail-interval=5ms")
+	var outputs []string
+	for _, name := range []string{"alex", "sam", "kim"} {
+		outputs = append(outputs, e.waitFor(t, "/probe?target="+name, "\npeloton_up 1\n"))
+	}
+	outputs = append(outputs, e.get(t, "/metrics"), e.get(t, "/"), e.get(t, "/probe?target="+sam.Username))
+
+	// A file with a password written into it, another with a secret file that is missing:
+	// refused, by POST and by SIGHUP, and the answers say why without the secret.
+	const inline = "an-inline-password-in-the-file"
+	writeFile(t, dir, "household.yml", config+"  - name: lee\n    username: lee@example.com\n    password: "+inline+"\n")
+	code, body := e.post(t, "/-/reload")
+	if code != http.StatusInternalServerError || !strings.Contains(body, "password may not be written into the config file") {
+		t.Errorf("reload of a file with an inline password: %d %s", code, body)
+	}
+	outputs = append(outputs, body)
+	writeFile(t, dir, "household.yml", config+"  - name: lee\n    username: lee@example.com\n    password_file: "+filepath.Join(dir, "missing")+"\n")
+	if err := e.Cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	outputs = append(outputs, e.waitFor(t, "/metrics", "\npeloton_config_last_reload_successful 0\n"))
+	writeFile(t, dir, "household.yml", config)
+	code, body = e.post(t, "/-/reload")
+	outputs = append(outputs, body)
+	if code != http.StatusOK {
+		t.Errorf("reload of the good file: %d %s", code, body)
+	}
+
+	// Every token revoked and alex's password changed: refreshes refused, a refused login.
+	sim.RevokeAccessTokens()
+	sim.RevokeRefreshTokens()
+	sim.SetPassword("a-new-password-the-exporter-lacks")
+	outputs = append(outputs, e.waitFor(t, "/probe?target=alex", "\npeloton_up 0\n"), e.get(t, "/probe?target=kim"))
+	e.waitFor(t, "/probe?target=sam", "\npeloton_up 1\n") // logged in again, at its turn
+	for deadline := time.Now().Add(15 * time.Second); !strings.Contains(e.Out.String(), "refused the username or password"); {
+		if time.Now().After(deadline) {
+			t.Fatalf("alex's refused password was not logged as such:\n%s", e.Out.String())
+		}
+		e.get(t, "/probe?target=alex") // its login comes at its turn
+		time.Sleep(200 * time.Millisecond)
+	}
+	outputs = append(outputs, e.get(t, "/probe?target=alex"))
+	if err := e.stop(t); err != nil {
+		t.Errorf("exit after SIGTERM: %v", err)
+	}
+	outputs = append(outputs, e.Out.String())
+	entries, err := os.ReadDir(state)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range entries {
+		b, err := os.ReadFile(filepath.Join(state, f.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fi, _ := f.Info(); fi.Mode().Perm() != 0o600 {
+			t.Errorf("%s has mode %v, want 0600", f.Name(), fi.Mode().Perm())
+		}
+		for _, pw := range []string{simulator.DemoPassword, sam.Password, kim.Password} {
+			if strings.Contains(string(b), pw) {
+				t.Errorf("%s holds a password", f.Name())
+			}
+		}
+		if !strings.HasSuffix(f.Name(), ".history.json") {
+			continue // a state file holds tokens by design
+		}
+		outputs = append(outputs, string(b))
+	}
+
+	secrets := append(sim.Secrets(), inline, "a-new-password-the-exporter-lacks", kimRefresh)
+	if len(secrets) < 20 {
+		t.Fatalf("only %d secrets recorded: the flows above did not run", len(secrets))
+	}
+	for _, s := range secrets {
+		if len(s) < 8 {
+			continue
+		}
+		for i, out := range outputs {
+			if strings.Contains(out, s) {
+				t.Errorf("output %d contains a secret (%.6s…):\n%.3000s", i, s, out)
+			}
+		}
 	}
 }

@@ -1,13 +1,22 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"log/slog"
+	"net"
 	"net/http"
+	"os"
+	"os/signal"
 	"strings"
+	"sync"
+	"syscall"
 	"time"
 
 	"github.com/go-kit/log"
+	"github.com/go-kit/log/level"
+	"github.com/prometheus/exporter-toolkit/web"
 )
 
 // timeouts bound what a connection may hold of the server.
@@ -58,4 +67,48 @@ func validateTelemetryPath(p string) (err error) {
 	}()
 	http.NewServeMux().Handle(p, http.NotFoundHandler())
 	return nil
+}
+
+// serve serves h until SIGTERM or SIGINT (the scrapes in flight finish first) or until
+// serving fails. serving is called once, when the server begins to serve: an address that
+// cannot be served (taken, mistyped, no systemd socket) or a TLS set-up that fails ends the
+// exporter before serving contacts Peloton, so that a crash loop on it does not log in on
+// every restart. http.Server calls BaseContext when a listener is about to accept, and
+// web.ListenAndServe binds every address, and checks TLS, before that.
+func serve(h http.Handler, toolkitFlags *web.FlagConfig, logger log.Logger, slogger *slog.Logger, serving func()) error {
+	server := newServer(h, logger, serverTimeouts(refreshTimeout))
+	var once sync.Once
+	server.BaseContext = func(net.Listener) context.Context {
+		once.Do(serving)
+		return context.Background()
+	}
+	stopped, done := make(chan struct{}), make(chan struct{})
+	defer close(done)
+	go shutdownOnSignal(server, logger, done, stopped)
+	if err := web.ListenAndServe(server, toolkitFlags, slogger); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("serving HTTP: %w", err)
+	}
+	<-stopped // Serve returns as soon as shutdown begins; the scrapes in flight finish first
+	return nil
+}
+
+// shutdownOnSignal finishes in-flight scrapes on SIGTERM or SIGINT, then closes stopped. It
+// gives up when done is closed (serving failed).
+func shutdownOnSignal(server *http.Server, logger log.Logger, done <-chan struct{}, stopped chan<- struct{}) {
+	defer close(stopped)
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGTERM, os.Interrupt)
+	defer signal.Stop(sig)
+	var s os.Signal
+	select {
+	case s = <-sig:
+	case <-done:
+		return
+	}
+	level.Info(logger).Log("msg", "shutting down", "signal", s.String())
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	if err := server.Shutdown(ctx); err != nil {
+		level.Warn(logger).Log("msg", "shutdown did not finish cleanly", "err", fmt.Sprint(err))
+	}
 }

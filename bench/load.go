@@ -91,6 +91,9 @@ type driveOpts struct {
 	scrapes  int           // stop after this many scrapes in all (0: no limit)
 	dur      time.Duration // stop starting scrapes after this long (0: no limit)
 	interval time.Duration // per-worker pacing: at most one scrape per interval (0: none)
+	// urls, when set, are scraped in turn by every worker instead of the url given: the
+	// targets of a multi-target exporter, as Prometheus scrapes them.
+	urls []string
 }
 
 // loadStats is what one run measured.
@@ -151,12 +154,21 @@ func drive(ctx context.Context, url string, o driveOpts, serverPID int) (loadSta
 			if o.scrapes > 0 {
 				wk.lat = make([]time.Duration, 0, o.scrapes/o.conc+1)
 			}
-			req, err := newScrapeRequest(ctx, url)
-			if err != nil {
-				wk.errs, wk.firstErr = 1, err
-				return
+			targets := o.urls
+			if len(targets) == 0 {
+				targets = []string{url}
+			}
+			var reqs []*http.Request
+			for _, u := range targets {
+				req, err := newScrapeRequest(ctx, u)
+				if err != nil {
+					wk.errs, wk.firstErr = 1, err
+					return
+				}
+				reqs = append(reqs, req)
 			}
 			for i := 0; ; i++ {
+				req := reqs[(w+i)%len(reqs)]
 				if ctx.Err() != nil || (!deadline.IsZero() && !time.Now().Before(deadline)) {
 					return
 				}

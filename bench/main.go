@@ -39,6 +39,9 @@ type config struct {
 	memPhase  time.Duration // wall time of the many-refreshes memory phase
 	memSample time.Duration // RSS sampling period in it
 	memRate   float64       // scrapes per second in it
+	// householdOnly runs the household phase H alone; householdDetail fills every workout's
+	// detail in it first.
+	householdOnly, householdDetail bool
 }
 
 func main() {
@@ -55,6 +58,8 @@ func main() {
 	flag.BoolVar(&cfg.strict, "strict", false, "exit 1 when a target is missed")
 	flag.DurationVar(&cfg.ttlPhase, "ttl-phase", 20*time.Second, "duration of the --peloton.cache-ttl=2s phase")
 	flag.DurationVar(&cfg.memPhase, "mem-phase", 60*time.Second, "duration of the --peloton.cache-ttl=1s memory phase")
+	flag.BoolVar(&cfg.householdOnly, "household-only", false, "run only phase H, the household of 20 accounts")
+	flag.BoolVar(&cfg.householdDetail, "household-detail", false, "phase H with the detail filler on: every workout's detail fetched (at a 1ms pace) before the measurements")
 	flag.StringVar(&serve, "serve-ceiling", "", "internal: serve the captured response in `file` on the listener at fd 3")
 	flag.Parse()
 
@@ -223,6 +228,13 @@ func measure(ctx context.Context, cfg config) (*results, error) {
 	if err := buildExporter(ctx, root, bin); err != nil {
 		return nil, err
 	}
+	if cfg.householdOnly {
+		res.HouseholdOnly = true
+		if res.Household, err = measureHousehold(ctx, cfg, tmp, bin); err != nil {
+			return nil, err
+		}
+		return res, nil
+	}
 
 	// --- Exporter A: default TTL (5m). Warm-cache load against the ceiling. ---
 	exA, upA, err := startExporter(ctx, tmp, bin, "A")
@@ -357,6 +369,11 @@ func measure(ctx context.Context, cfg config) (*results, error) {
 
 	// --- The backfill of members of 500, 2,000 and 10,000 workouts. ---
 	if res.Backfill, err = measureBackfill(ctx, tmp, bin); err != nil {
+		return nil, err
+	}
+
+	// --- H: a household of twenty accounts in one exporter. ---
+	if res.Household, err = measureHousehold(ctx, cfg, tmp, bin); err != nil {
 		return nil, err
 	}
 	return res, nil

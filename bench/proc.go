@@ -95,7 +95,7 @@ var children struct {
 	list []*child
 }
 
-func startChild(name, bin string, args []string, logPath string, extra []*os.File) (*child, error) {
+func startChild(name, bin string, args []string, logPath string, extra []*os.File, env ...string) (*child, error) {
 	logf, err := os.Create(logPath)
 	if err != nil {
 		return nil, err
@@ -103,7 +103,7 @@ func startChild(name, bin string, args []string, logPath string, extra []*os.Fil
 	cmd := exec.Command(bin, args...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.ExtraFiles = extra
-	cmd.Env = childEnv()
+	cmd.Env = append(childEnv(), env...)
 	setDeathSignal(cmd)
 	if err := cmd.Start(); err != nil {
 		logf.Close()

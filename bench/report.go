@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"math"
 	"strings"
 	"time"
 )
@@ -35,7 +36,10 @@ type results struct {
 	Memory    memory           `json:"memory"`
 	Fill      fillResult       `json:"detail_fill"`
 	Backfill  []backfillResult `json:"backfill"`
+	Household householdResult  `json:"household"`
 	Targets   []target         `json:"targets"`
+	// HouseholdOnly says that only phase H ran (--household-only).
+	HouseholdOnly bool `json:"household_only,omitempty"`
 }
 
 type responseSummary struct {
@@ -114,6 +118,13 @@ func (r *results) failed() int {
 
 // evaluate derives the ratios and judges every target.
 func (r *results) evaluate() {
+	if !r.HouseholdOnly {
+		r.evaluateSingle()
+	}
+	r.evaluateHousehold()
+}
+
+func (r *results) evaluateSingle() {
 	for i := range r.Levels {
 		lv := &r.Levels[i]
 		lv.ThroughputRatio = lv.Exporter.PerSec / lv.Ceiling.PerSec
@@ -191,6 +202,50 @@ func (r *results) evaluate() {
 		fmt.Sprintf("%s → %s", mibs(m.First), mibs(m.Last)), !m.Grew)
 }
 
+func (r *results) evaluateHousehold() {
+	h := &r.Household
+	n := h.Accounts
+	for i := range h.Levels {
+		lv := &h.Levels[i]
+		lv.ThroughputLoss = lv.Single.PerSec / max(lv.Probe.PerSec, 1e-9)
+		lv.P99Ratio = float64(lv.Probe.P99) / float64(max(lv.Single.P99, 1))
+		r.add(fmt.Sprintf("H: warm probe throughput, concurrency %d", lv.Concurrency),
+			fmt.Sprintf("≥ 1/%.0f of one account's", maxProbeSlowdown),
+			fmt.Sprintf("%.2f× (%.0f vs %.0f/s)", 1/lv.ThroughputLoss, lv.Probe.PerSec, lv.Single.PerSec),
+			lv.ThroughputLoss <= maxProbeSlowdown)
+		r.add(fmt.Sprintf("H: warm probe p99, concurrency %d", lv.Concurrency),
+			fmt.Sprintf("≤ %.0f× one account's", maxProbeSlowdown),
+			fmt.Sprintf("%.2f× (%s vs %s)", lv.P99Ratio, ms(lv.Probe.P99), ms(lv.Single.P99)),
+			lv.P99Ratio <= maxProbeSlowdown)
+	}
+	errs := h.Storm.Errors
+	for _, lv := range h.Levels {
+		errs += lv.Probe.Errors + lv.Single.Errors
+	}
+	r.add("H: every probe and scrape answered 200", "0 failed", fmt.Sprintf("%d failed", errs), errs == 0)
+	r.add("H: warm load costs Peloton nothing", "0 requests", fmt.Sprintf("%d", h.LoadRequests), h.LoadRequests == 0)
+	pass, lo, hi := 0, math.MaxInt, 0
+	for _, c := range h.StormChecks {
+		if c.Pass {
+			pass++
+		}
+		lo, hi = min(lo, c.ByEndpoint["me"]), max(hi, c.ByEndpoint["me"])
+	}
+	r.add(fmt.Sprintf("H: scrape storm, one refresh per account per TTL %s", householdStormTTL),
+		fmt.Sprintf("%d of %d accounts in range", n, n), fmt.Sprintf("%d (refreshes %d..%d each)", pass, lo, hi), pass == n && n > 0)
+	r.add(fmt.Sprintf("H: cold start of %d accounts", n), fmt.Sprintf("%d logins, ≥ %s apart", n, h.Spacing),
+		fmt.Sprintf("%d, ≥ %s apart, all up in %s", h.Logins, h.MinLoginGap.Round(time.Millisecond), h.ColdStart.Round(100*time.Millisecond)),
+		h.Logins == n && h.MinLoginGap >= h.Spacing-200*time.Millisecond)
+	r.add("H: restart with saved tokens", "0 logins", fmt.Sprintf("%d, all up in %s", h.RestartLogins, h.RestartUp.Round(100*time.Millisecond)), h.RestartLogins == 0)
+	peak := max(h.RSS.AfterColdStart, h.RSS.AfterFill, h.RSS.AfterLoad, h.RSS.StormMax)
+	if peak == 0 {
+		r.add("H: exporter RSS", fmt.Sprintf("< %.0f MiB", float64(householdTarget())/mib), "n/a (no /proc)", true)
+		return
+	}
+	r.add(fmt.Sprintf("H: exporter RSS, %d accounts of %d workouts", n, h.Workouts),
+		fmt.Sprintf("< %.0f MiB (20 + 3 × %d)", float64(householdTarget())/mib, n), mibs(peak), peak < householdTarget())
+}
+
 func (r *results) print(w io.Writer) {
 	p := func(format string, args ...any) { fmt.Fprintf(w, format+"\n", args...) }
 	rev := r.Revision
@@ -207,6 +262,21 @@ func (r *results) print(w io.Writer) {
 		rs.Status, rs.ContentType, rs.ContentEncoding, rs.WireBytes, rs.DecodedBytes, rs.Framing)
 	p("ceiling:  those exact bytes and headers replayed by a plain net/http server in its own process (checked identical)")
 	p("")
+	if !r.HouseholdOnly {
+		r.printSingle(p)
+	}
+	r.printHousehold(p)
+
+	p("TARGETS")
+	for _, t := range r.Targets {
+		p("  %-4s  %-62s want %-26s got %s", passFail(t.Pass), t.Name, t.Want, t.Got)
+	}
+	p("%d of %d targets met. This is a measurement: the exit status is 0 unless the bench broke (--strict: 1 on a miss).",
+		len(r.Targets)-r.failed(), len(r.Targets))
+}
+
+// printSingle prints phases A to D, of one account in --demo.
+func (r *results) printSingle(p func(string, ...any)) {
 
 	p("WARM-CACHE LOAD  exporter A (--peloton.cache-ttl 5m), %d scrapes per level after an unmeasured warm-up", r.Scrapes)
 	p("cpu/scr: the server process's CPU time per scrape (/proc, 10 ms ticks)")
@@ -280,13 +350,40 @@ func (r *results) print(w io.Writer) {
 	}
 	p("      first %s, last %s, max %s: %s", mibs(m.First), mibs(m.Last), mibs(m.Max), grew)
 	p("")
+}
 
-	p("TARGETS")
-	for _, t := range r.Targets {
-		p("  %-4s  %-62s want %-26s got %s", passFail(t.Pass), t.Name, t.Want, t.Got)
+func (r *results) printHousehold(p func(string, ...any)) {
+	h := r.Household
+	if h.Accounts == 0 {
+		return
 	}
-	p("%d of %d targets met. This is a measurement: the exit status is 0 unless the bench broke (--strict: 1 on a miss).",
-		len(r.Targets)-r.failed(), len(r.Targets))
+	p("HOUSEHOLD  H: %d accounts of %d workouts in one exporter (--config.file), against a simulated household the bench hosts;", h.Accounts, h.Workouts)
+	if h.Detail {
+		p("           detail filler on: %d workouts' detail fetched at a 1ms pace in %s, then kept in the history files; --peloton.login-spacing=%s",
+			h.Accounts*h.Workouts, h.DetailFill.Round(time.Second), h.Spacing)
+	} else {
+		p("           detail filler off (--no-peloton.workout-detail; phase D measures the fill), --peloton.login-spacing=%s", h.Spacing)
+	}
+	p("  cold start, no saved tokens: %d logins, at least %s apart, every account up after %s (at the default 1m spacing: about %s)",
+		h.Logins, h.MinLoginGap.Round(time.Millisecond), h.ColdStart.Round(100*time.Millisecond), hm(time.Duration(max(h.Accounts-1, 0))*time.Minute))
+	p("  restart with the saved tokens: %d logins, every account up after %s", h.RestartLogins, h.RestartUp.Round(100*time.Millisecond))
+	p("  warm load: /probe round robin over the %d accounts, against one account's exporter's /metrics (%s scrapes each)", h.Accounts, fmt.Sprint(r.Scrapes))
+	p("  conc  %12s %8s %8s %8s   %12s %8s %8s %8s   %s", "probe/s", "p50", "p99", "cpu/scr", "single/s", "p50", "p99", "cpu/scr", "probe vs single")
+	for _, lv := range h.Levels {
+		a, b := lv.Probe, lv.Single
+		p("  %4d  %12.0f %8s %8s %8s   %12.0f %8s %8s %8s   %.2f× throughput, %.2f× p99",
+			lv.Concurrency, a.PerSec, ms(a.P50), ms(a.P99), ms(a.CPUPer), b.PerSec, ms(b.P50), ms(b.P99), ms(b.CPUPer), 1/lv.ThroughputLoss, lv.P99Ratio)
+	}
+	p("  upstream requests during the warm load: %d", h.LoadRequests)
+	s := h.Storm
+	p("  storm: TTL %s, c=%d over every account, %d probes in %s (%.0f/s), p50 %s, p99 %s, %d errors",
+		householdStormTTL, s.Concurrency, s.Scrapes, s.Elapsed.Round(100*time.Millisecond), s.PerSec, ms(s.P50), ms(s.P99), s.Errors)
+	for _, c := range h.StormChecks {
+		p("      %s: refreshes allowed %d..%d, requests %d (%s)  %s", c.Name, c.Refreshes[0], c.Refreshes[1], c.Observed, formatCounts(c.ByEndpoint), passFail(c.Pass))
+	}
+	p("  RSS: after the cold start %s, after the detail fill %s, after the warm load %s, highest in the storm %s (target < %s); one account's exporter %s",
+		mibs(h.RSS.AfterColdStart), mibs(h.RSS.AfterFill), mibs(h.RSS.AfterLoad), mibs(h.RSS.StormMax), mibs(householdTarget()), mibs(h.RSS.Single))
+	p("")
 }
 
 func passFail(ok bool) string {

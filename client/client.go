@@ -47,11 +47,14 @@ type Config struct {
 	Timeout                   time.Duration // per HTTP request (default 10s)
 	UserAgent                 string
 	LoginInterval             time.Duration // least time between password logins (default 15m)
-	MaxLoginBackoff           time.Duration // ceiling of the back-off after failed logins (default 8h)
-	RefreshMargin             time.Duration // renew a token of unknown lifetime this long before it expires (default 1h)
-	MaxBodyBytes              int64         // largest response body read (default 16 MiB)
-	Logger                    log.Logger
-	Now                       func() time.Time
+	// LoginSpacer, shared by several accounts' clients, spaces their password logins (nil:
+	// this client's own LoginInterval is the only limit).
+	LoginSpacer     *LoginSpacer
+	MaxLoginBackoff time.Duration // ceiling of the back-off after failed logins (default 8h)
+	RefreshMargin   time.Duration // renew a token of unknown lifetime this long before it expires (default 1h)
+	MaxBodyBytes    int64         // largest response body read (default 16 MiB)
+	Logger          log.Logger
+	Now             func() time.Time
 	// Transport carries every request to Peloton (default http.DefaultTransport, which
 	// honours HTTPS_PROXY). Tests and --demo pass the simulator's, which dials Peloton's host
 	// names on loopback.

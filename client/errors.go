@@ -132,10 +132,17 @@ func (e *RateLimitedError) Error() string {
 type LoginBackoffError struct {
 	Until time.Time
 	Cause error // why the previous login failed
+	// Turn says that another account logged in recently: logins of the accounts that share
+	// a LoginSpacer take turns, and this one's comes at Until.
+	Turn bool
 }
 
 func (e *LoginBackoffError) Error() string {
 	until := e.Until.UTC().Format(time.RFC3339)
+	if e.Turn {
+		return fmt.Sprintf("password login deferred until %s, this account's turn: the accounts' logins are spaced "+
+			"(at most one per --peloton.login-spacing), as they come from one address", until)
+	}
 	if e.Cause == nil {
 		return fmt.Sprintf("password login deferred until %s (at most one login per --peloton.login-interval)", until)
 	}

@@ -158,9 +158,16 @@ func (g *loginGate) admit(stop *loginStop) (*loginStop, error) {
 		}
 	}
 	g.mu.Lock()
-	defer g.mu.Unlock()
-	if now.Before(g.next) {
-		return cur, &LoginBackoffError{Until: g.next, Cause: g.lastErr}
+	next, lastErr := g.next, g.lastErr
+	g.mu.Unlock()
+	if now.Before(next) {
+		return cur, &LoginBackoffError{Until: next, Cause: lastErr}
+	}
+	// Last, so that a login the spacer allows is a login tried.
+	if sp := g.cfg.LoginSpacer; sp != nil {
+		if turn, ok := sp.take(g, now); !ok {
+			return cur, &LoginBackoffError{Until: turn, Turn: true}
+		}
 	}
 	return cur, nil
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/peloton-exporter/peloton_exporter/client"
 	"github.com/peloton-exporter/peloton_exporter/collector"
 	"github.com/peloton-exporter/peloton_exporter/internal/syncbuf"
+	"github.com/peloton-exporter/peloton_exporter/internal/testkit"
 	"github.com/peloton-exporter/peloton_exporter/simulator"
 )
 
@@ -300,7 +301,7 @@ func TestConcurrentScrapesShareOneRefresh(t *testing.T) {
 			}
 			body, _ := io.ReadAll(resp.Body)
 			resp.Body.Close()
-			if !strings.Contains(string(body), "peloton_up 1") {
+			if !strings.Contains(string(body), "\npeloton_up 1\n") {
 				errs <- io.ErrUnexpectedEOF
 			}
 		}()
@@ -344,33 +345,9 @@ func TestScrapeDeadlineServesOldData(t *testing.T) {
 }
 
 func TestREADMEDocumentsEveryMetric(t *testing.T) {
-	b, err := os.ReadFile("../README.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	documented := map[string]bool{}
-	for _, line := range strings.Split(string(b), "\n") {
-		if strings.HasPrefix(line, "| `peloton_") {
-			documented[strings.Trim(strings.Split(line, "|")[1], " `")] = true
-		}
-	}
-	delete(documented, "peloton_exporter_build_info") // from client_golang's version collector
-	e := newEnv(t)
-	ch := make(chan *prometheus.Desc)
-	go func() { e.exp.Describe(ch); close(ch) }()
-	described := map[string]bool{}
-	for d := range ch {
-		name := strings.SplitN(strings.TrimPrefix(d.String(), `Desc{fqName: "`), `"`, 2)[0]
-		described[name] = true
-		if !documented[name] {
-			t.Errorf("%s is not in the README's metrics table", name)
-		}
-	}
-	for name := range documented {
-		if !described[name] {
-			t.Errorf("the README documents %s, which the exporter does not describe", name)
-		}
-	}
+	documented := testkit.READMEMetrics(t, "../README.md", "Metrics") // the household's own are under Households
+	delete(documented, "peloton_exporter_build_info")                 // from client_golang's version collector
+	testkit.CompareMetricNames(t, "Metrics", documented, testkit.DescribedMetrics(newEnv(t).exp))
 }
 
 // sample returns the value of the one sample of name whose labels contain all of want.
@@ -534,4 +511,53 @@ func TestEachSourceSaysWhenItWasLastRead(t *testing.T) {
 	expectSample(t, e.exp, "peloton_source_last_success_timestamp_seconds", map[string]string{"source": "overview"}, now)
 	expectSample(t, e.exp, "peloton_source_last_success_timestamp_seconds", map[string]string{"source": "workouts"}, now)
 	expectSample(t, e.exp, "peloton_last_refresh_success_timestamp_seconds", nil, first)
+}
+
+// An account that must wait for its turn to log in (a household's logins are spaced) tries
+// again at its turn, not a whole retry interval later, and is up from then on.
+func TestRefreshRetriesAtTheLoginTurn(t *testing.T) {
+	clock := simulator.NewClock(time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC))
+	sam := simulator.DemoMember(1)
+	sim, err := simulator.Start(simulator.Config{Now: clock.Now, Workouts: 40, Household: []simulator.Member{sam}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(sim.Close)
+	spacer := client.NewLoginSpacer(30 * time.Second)
+	newClient := func(username, password string) *client.Client {
+		c, err := client.New(client.Config{
+			APIURL: sim.APIURL(), AuthURL: sim.AuthURL(), Transport: sim.Transport(),
+			Username: username, Password: password, LoginSpacer: spacer,
+			Timeout: 5 * time.Second, Now: clock.Now,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	first := newClient(simulator.DemoUsername, simulator.DemoPassword)
+	if _, err := first.UserID(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	exp := collector.New(newClient(sam.Username, sam.Password), collector.Options{TTL: 5 * time.Minute, NoDetail: true, Now: clock.Now})
+	t.Cleanup(exp.Close)
+
+	refresh(t, exp)
+	if exp.Up() {
+		t.Fatal("up before its turn to log in")
+	}
+	signIns := len(sim.SignIns())
+	clock.Advance(29 * time.Second)
+	refresh(t, exp)
+	if n := len(sim.SignIns()); exp.Up() || n != signIns {
+		t.Fatalf("before its turn: up %v, %d new sign-ins", exp.Up(), n-signIns)
+	}
+	clock.Advance(time.Second) // the turn, half the retry interval after the failure
+	refresh(t, exp)
+	if !exp.Up() {
+		t.Fatal("not up at its turn to log in")
+	}
+	if v, ok := sample(t, exp, "peloton_up", nil); !ok || v != 1 {
+		t.Errorf("peloton_up %v (%v), want 1", v, ok)
+	}
 }

@@ -50,8 +50,10 @@ type Options struct {
 	// sent in the background (default 1s); NoDetail sends none.
 	DetailInterval time.Duration
 	NoDetail       bool
-	Logger         log.Logger
-	Now            func() time.Time
+	// DetailShared is a pace the detail requests of several exporters share (a household's).
+	DetailShared history.Limiter
+	Logger       log.Logger
+	Now          func() time.Time
 }
 
 // Exporter is a prometheus.Collector serving a cached snapshot of Peloton data.
@@ -82,7 +84,8 @@ type snapshot struct {
 	sourceLast  map[string]time.Time // when each source was last read, for alerts gated on it
 	attempted   bool
 	up          bool
-	failures    int // consecutive failed refreshes
+	failures    int       // consecutive failed refreshes
+	retryAt     time.Time // after a failed refresh, when the next one may start
 	attemptEnd  time.Time
 	lastSuccess time.Time
 	duration    time.Duration
@@ -119,7 +122,7 @@ func New(src Source, opts Options) *Exporter {
 	}
 	if !opts.NoDetail {
 		e.filler = history.StartFiller(opts.History, src, history.FillerOptions{
-			Interval: opts.DetailInterval, Changed: e.detailsChanged, Logger: opts.Logger,
+			Interval: opts.DetailInterval, Changed: e.detailsChanged, Logger: opts.Logger, Shared: opts.DetailShared,
 		})
 	}
 	return e
@@ -180,13 +183,25 @@ func (e *Exporter) retryInterval(failures int) time.Duration {
 	return min(e.opts.TTL, time.Minute<<min(max(failures-1, 0), 10))
 }
 
+// retryAfter is when a refresh that failed at end may be tried again: after the retry
+// interval, or at the account's turn to log in if that comes sooner (the turns of a
+// household's logins are a spacing apart, and an account that missed its turn would queue
+// again behind the others). Trying early costs no request: the login gate answers.
+func (e *Exporter) retryAfter(end time.Time, failures int, turn time.Time) time.Time {
+	at := end.Add(e.retryInterval(failures))
+	if turn.After(end) && turn.Before(at) {
+		return turn
+	}
+	return at
+}
+
 func (e *Exporter) staleLocked() bool {
 	s := e.snap
 	switch {
 	case !s.attempted:
 		return true
 	case !s.up:
-		return e.opts.Now().Sub(s.attemptEnd) >= e.retryInterval(s.failures)
+		return !e.opts.Now().Before(s.retryAt)
 	default:
 		return e.opts.Now().Sub(s.lastSuccess) >= e.opts.TTL
 	}
@@ -257,9 +272,15 @@ func (e *Exporter) publish(res result, start, end time.Time, done chan struct{})
 	s.sourceLast = last // a new map: Collect reads the old one without the lock
 	if res.err != nil {
 		s.failures++
+		s.retryAt = e.retryAfter(end, s.failures, res.loginTurn)
 		if msg := res.err.Error(); msg != s.lastErr {
-			// Logged once per change of cause, not once per scrape.
-			level.Error(e.opts.Logger).Log("msg", "refresh from Peloton failed; serving the last good data", "err", msg)
+			// Logged once per change of cause, not once per scrape. Waiting for a turn to log
+			// in is what a household's accounts do at start-up: no failure.
+			if !res.loginTurn.IsZero() {
+				level.Info(e.opts.Logger).Log("msg", "waiting for this account's turn to log in", "err", msg)
+			} else {
+				level.Error(e.opts.Logger).Log("msg", "refresh from Peloton failed; serving the last good data", "err", msg)
+			}
 			s.lastErr = msg
 		}
 		return detailsAdded
@@ -269,6 +290,22 @@ func (e *Exporter) publish(res result, start, end time.Time, done chan struct{})
 	}
 	s.lastErr, s.lastSuccess, s.failures = "", end, 0
 	return detailsAdded
+}
+
+// Up says whether the most recent refresh read every source (peloton_up); false before the
+// first one ends.
+func (e *Exporter) Up() bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.snap.up
+}
+
+// RetryAt is when a refresh that failed may run again (its retry interval, or the account's
+// turn to log in); false while the last refresh succeeded or before the first one ends.
+func (e *Exporter) RetryAt() (time.Time, bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.snap.retryAt, e.snap.attempted && !e.snap.up
 }
 
 // Generation changes whenever a refresh finishes, and only then does Collect change; an HTTP

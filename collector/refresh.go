@@ -44,6 +44,8 @@ type result struct {
 	metrics  []prometheus.Metric
 	sourceUp map[string]bool
 	err      error // what failed; nil when every source was read
+	// loginTurn is when a password login that had to wait for its turn may be tried.
+	loginTurn time.Time
 }
 
 // fetch reads every source, then builds the samples.
@@ -51,6 +53,7 @@ func (e *Exporter) fetch(ctx context.Context) result {
 	up := map[string]bool{}
 	var errs []string
 	var global bool
+	var turn time.Time
 	read := func(source string, f func() error) {
 		if global {
 			return // the error that stopped an earlier source would stop this one too
@@ -59,6 +62,10 @@ func (e *Exporter) fetch(ctx context.Context) result {
 		if err != nil {
 			if source != sourceChallenges { // optional: it logs its own failures
 				errs = append(errs, fmt.Sprintf("%s: %v", source, err))
+			}
+			var backoff *client.LoginBackoffError
+			if errors.As(err, &backoff) && backoff.Turn {
+				turn = backoff.Until
 			}
 			global = isGlobal(err)
 			return
@@ -101,6 +108,7 @@ func (e *Exporter) fetch(ctx context.Context) result {
 	if len(errs) > 0 {
 		res.err = errors.New(strings.Join(errs, "; "))
 	}
+	res.loginTurn = turn
 	return res
 }
 

@@ -38,6 +38,15 @@ type FillerOptions struct {
 	// fetching them stops or starts working again.
 	Changed func()
 	Logger  log.Logger
+	// Shared, when set, is waited for before every request as well: one pace for the fillers
+	// of several accounts, whose requests all come from one address (a household's exporter
+	// shares one limiter of --peloton.detail-interval among its accounts).
+	Shared Limiter
+}
+
+// Limiter paces requests; *rate.Limiter (golang.org/x/time/rate) is one.
+type Limiter interface {
+	Wait(ctx context.Context) error
 }
 
 // Filler fetches the detail of each completed workout once, newest first, in the background
@@ -182,6 +191,9 @@ func (f *Filler) run(ctx context.Context) {
 			}
 			if !sleep(ctx, time.Until(last.Add(backoff(f.opts.Interval, failures, f.opts.MaxBackoff)))) {
 				return
+			}
+			if f.opts.Shared != nil && f.opts.Shared.Wait(ctx) != nil {
+				return // closed (or a wait the limiter says can never end)
 			}
 			last = time.Now()
 			unitFailed = false

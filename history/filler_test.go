@@ -1,7 +1,11 @@
 package history_test
 
 import (
+	"context"
+	"fmt"
 	"math"
+	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -83,5 +87,61 @@ func TestFillerAgainstSimulator(t *testing.T) {
 				t.Errorf("%d details pending after reopening the history file", n)
 			}
 		})
+	}
+}
+
+// countingLimiter is a shared pace that records when each request was let through.
+type countingLimiter struct {
+	mu    sync.Mutex
+	every time.Duration
+	last  time.Time
+	times []time.Time
+}
+
+func (l *countingLimiter) Wait(ctx context.Context) error {
+	l.mu.Lock() // held while waiting: one at a time, as a shared pace must be
+	defer l.mu.Unlock()
+	if wait := time.Until(l.last.Add(l.every)); wait > 0 {
+		select {
+		case <-time.After(wait):
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	l.last = time.Now()
+	l.times = append(l.times, l.last)
+	return nil
+}
+
+// Two fillers of two accounts share one pace: every request waits for it, so that together
+// they send no more than one request per interval.
+func TestFillersShareAPace(t *testing.T) {
+	e := newEnv(t, simulator.Config{Workouts: 15})
+	shared := &countingLimiter{every: 5 * time.Millisecond}
+	var stores []*history.Store
+	for i := range 2 {
+		s := history.Open(filepath.Join(t.TempDir(), fmt.Sprint(i, ".json")), log.NewNopLogger())
+		e.sync(t, s)
+		f := history.StartFiller(s, e.client, history.FillerOptions{Interval: time.Millisecond, Shared: shared})
+		t.Cleanup(f.Close)
+		f.Kick()
+		stores = append(stores, s)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for stores[0].PendingDetails()+stores[1].PendingDetails() > 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("details still pending after 30s")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	shared.mu.Lock()
+	defer shared.mu.Unlock()
+	if n := e.sim.Requests(simulator.EndpointPerformanceGraph); len(shared.times) < n || n != 30 {
+		t.Fatalf("%d requests, %d let through by the shared pace; want 30 of each", n, len(shared.times))
+	}
+	for i := 1; i < len(shared.times); i++ {
+		if gap := shared.times[i].Sub(shared.times[i-1]); gap < shared.every {
+			t.Fatalf("requests %d and %d of the two fillers %v apart, under the shared %v", i-1, i, gap, shared.every)
+		}
 	}
 }

@@ -10,7 +10,9 @@ import (
 	"fmt"
 	"io/fs"
 	"maps"
+	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -83,6 +85,16 @@ type file struct {
 type Profile struct {
 	Names    map[string]string `json:"names,omitempty"` // discipline slug -> display name
 	Timezone string            `json:"timezone,omitempty"`
+}
+
+// PathBeside is where the history of an account whose tokens are kept in stateFile goes:
+// beside it, named after it (state.json: state.history.json), so that exporters sharing a
+// directory keep theirs apart. No state file, no history file ("").
+func PathBeside(stateFile string) string {
+	if stateFile == "" {
+		return ""
+	}
+	return strings.TrimSuffix(stateFile, filepath.Ext(stateFile)) + ".history.json"
 }
 
 // Open loads the history kept at path ("" keeps it in memory only). A missing file starts

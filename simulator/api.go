@@ -48,7 +48,7 @@ func (s *Simulator) authed(h func(http.ResponseWriter, *http.Request, string)) h
 			writeAPIError(w, http.StatusForbidden, "Forbidden", "missing or unknown Peloton-Platform header")
 			return
 		}
-		user, ok := s.bearerUser(r)
+		user, ok := s.bearerUser(r) // a token is only ever issued to a member
 		if !ok {
 			code := 3020
 			writeJSON(w, http.StatusUnauthorized, apiError{Status: 401, ErrorCode: &code, Message: "Not logged in"})
@@ -89,9 +89,9 @@ type profile struct {
 	WorkoutCounts                  []WorkoutCount `json:"workout_counts"`
 }
 
-func (s *Simulator) handleMe(w http.ResponseWriter, _ *http.Request, _ string) {
+func (s *Simulator) handleMe(w http.ResponseWriter, _ *http.Request, user string) {
 	s.mu.Lock()
-	p := s.member.profile()
+	p := s.memberByID(user).profile()
 	s.mu.Unlock()
 	writeJSON(w, http.StatusOK, p)
 }
@@ -153,10 +153,14 @@ func (s *Simulator) handleOverview(w http.ResponseWriter, r *http.Request, user 
 		return
 	}
 	s.mu.Lock()
-	raw := s.overviewJSON
+	m := s.memberByID(user)
+	var raw []byte
+	if m == s.primary() {
+		raw = s.overviewJSON
+	}
 	var o Overview
 	if raw == nil {
-		o = s.overviewLocked()
+		o = s.overviewLocked(m)
 	}
 	s.mu.Unlock()
 	if raw != nil {
@@ -221,7 +225,8 @@ func (s *Simulator) handleWorkouts(w http.ResponseWriter, r *http.Request, user 
 	}
 
 	s.mu.Lock()
-	hist := s.member.history
+	m := s.memberByID(user)
+	hist := m.history
 	total := len(hist)
 	resp := workoutsPage{
 		Data:           []Workout{},
@@ -230,7 +235,7 @@ func (s *Simulator) handleWorkouts(w http.ResponseWriter, r *http.Request, user 
 		Total:          total,
 		PageCount:      (total + limit - 1) / limit,
 		SortBy:         sortBy,
-		Summary:        monthSummary(hist, s.member.loc),
+		Summary:        monthSummary(hist, m.loc),
 		AggregateStats: []any{},
 	}
 	// Compare pages, not items, so a huge page number cannot overflow.
@@ -245,7 +250,7 @@ func (s *Simulator) handleWorkouts(w http.ResponseWriter, r *http.Request, user 
 				item.Ride = nil
 			case strings.Contains(joins, "ride.instructor") && item.Ride != nil && !item.Is3PFitFeedWorkout:
 				r := *item.Ride
-				r.Instructor = s.member.instructorFor(&r)
+				r.Instructor = m.instructorFor(&r)
 				item.Ride = &r
 			}
 			resp.Data = append(resp.Data, item)

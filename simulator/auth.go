@@ -52,6 +52,7 @@ type loginTx struct {
 	ssoState     string            // the SSO hops' state
 	claimToken   string            // session_claim_token of the SSO hop
 	ssoCookies   map[string]string // what login_site set on the SSO host
+	userID       string            // the member whose credentials were taken
 }
 
 // loginStage is how far a login transaction got after its credentials were accepted.
@@ -492,10 +493,14 @@ func (s *Simulator) handleLogin(w http.ResponseWriter, r *http.Request) {
 		fail(errBlocked) // even with the right password: the block is on the user and IP
 		return
 	}
-	// E-mail addresses compare case-insensitively at Auth0; passwords do not.
-	if !strings.EqualFold(body.Username, s.cfg.Username) || body.Password != s.password {
+	// Every profile of a membership signs in with its own credentials (peloton-api.md,
+	// "Household"). E-mail addresses compare case-insensitively at Auth0; passwords do not. An
+	// unknown user gets the same answer as a wrong password.
+	m := s.memberByLogin(body.Username)
+	if m == nil || body.Password != m.password {
 		s.failedLogins[key]++
 		s.noteIPFailureLocked(ip, now)
+		s.noteSignInLocked(body.Username, false)
 		fail(errWrongPassword)
 		return
 	}
@@ -510,6 +515,8 @@ func (s *Simulator) handleLogin(w http.ResponseWriter, r *http.Request) {
 	// Auth0 counts failures "consecutively" (docs, "User/Password Authentication Rate
 	// Limits"): a success resets the count.
 	delete(s.failedLogins, key)
+	s.noteSignInLocked(body.Username, true)
+	tx.userID = m.userID
 
 	tx.wresult = randomToken(48)
 	s.txByWResult[tx.wresult] = tx
@@ -643,6 +650,7 @@ func (s *Simulator) handleResume(w http.ResponseWriter, r *http.Request) {
 		code = randomToken(24)
 		s.noteSecretsLocked(code)
 		s.codes[code] = &authCode{
+			userID:      tx.userID,
 			challenge:   tx.challenge,
 			redirectURI: s.cfg.RedirectURI,
 			scope:       tx.scope,
@@ -659,7 +667,7 @@ func (s *Simulator) handleResume(w http.ResponseWriter, r *http.Request) {
 		// SPEC.md 4.1 step 5.2, fixtures/auth/resume-sso-redirect.json.
 		w.Header().Set("Location", s.orcaURL+"/sso/login_site?"+url.Values{
 			"visited_site":        {"https://members.onepeloton.com"},
-			"user_id":             {s.member.userID},
+			"user_id":             {tx.userID},
 			"client_name":         {"Members"},
 			"session_claim_token": {tx.claimToken},
 			"state":               {tx.ssoState},
@@ -788,7 +796,12 @@ func (s *Simulator) codeGrant(w http.ResponseWriter, p map[string]string) {
 		return
 	}
 	delete(s.codes, p["code"])
-	writeJSON(w, http.StatusOK, s.issueTokensLocked(ac.scope, ac.nonce, nil))
+	m := s.memberByID(ac.userID)
+	if m == nil { // a member cannot leave the membership: a programming error
+		invalid("Invalid authorization code")
+		return
+	}
+	writeJSON(w, http.StatusOK, s.issueTokensLocked(ac.scope, ac.nonce, nil, m))
 }
 
 func (s *Simulator) refreshGrant(w http.ResponseWriter, p map[string]string) {
@@ -817,7 +830,12 @@ func (s *Simulator) refreshGrant(w http.ResponseWriter, p map[string]string) {
 	// Rotation: the old refresh token is spent, but remembered so that its
 	// reuse can be detected.
 	g.used = s.cfg.Now()
-	writeJSON(w, http.StatusOK, s.issueTokensLocked(g.scope, "", g.family))
+	m := s.memberByID(g.userID)
+	if m == nil {
+		writeJSON(w, http.StatusForbidden, unknown)
+		return
+	}
+	writeJSON(w, http.StatusOK, s.issueTokensLocked(g.scope, "", g.family, m))
 }
 
 func containsAll(have []string, want ...string) bool {

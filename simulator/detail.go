@@ -386,13 +386,14 @@ func (s *Simulator) handlePerformanceGraph(w http.ResponseWriter, r *http.Reques
 		return
 	}
 	s.mu.Lock()
-	wk := s.member.workout(r.PathValue("id"))
+	m := s.memberByID(user)
+	wk := m.workout(r.PathValue("id")) // another member's workout is not found
 	// An activity imported from another app gets no graph here: whether Peloton has one for
 	// it is not publicly known, and the client must cope with a workout without one.
 	ok := wk != nil && wk.UserID == user && !wk.Is3PFitFeedWorkout
 	var g performanceGraph
 	if ok {
-		g = s.member.graph(wk, everyN)
+		g = m.graph(wk, everyN)
 	}
 	s.mu.Unlock()
 	if !ok {
@@ -427,7 +428,7 @@ func (s *Simulator) handleSettings(w http.ResponseWriter, r *http.Request, user 
 		return
 	}
 	s.mu.Lock()
-	u := s.member.distanceUnit
+	u := s.memberByID(user).distanceUnit
 	s.mu.Unlock()
 	writeJSON(w, http.StatusOK, settings{DistanceUnit: u, WeightUnit: u, HeightUnit: u})
 }
@@ -523,8 +524,8 @@ func (s *Simulator) handleChallenges(w http.ResponseWriter, r *http.Request, use
 	list := challengeList{Challenges: []challengeEntry{}}
 	if r.URL.Query().Get("has_joined") == "true" {
 		s.mu.Lock()
-		if s.member.annualJoined {
-			list.Challenges = s.member.challenges(s.cfg.Now())
+		if m := s.memberByID(user); m.annualJoined {
+			list.Challenges = m.challenges(s.cfg.Now())
 		}
 		s.mu.Unlock()
 	}
@@ -540,8 +541,8 @@ func (s *Simulator) handleChallenge(w http.ResponseWriter, r *http.Request, user
 	}
 	s.mu.Lock()
 	var found *challengeEntry
-	if s.member.annualJoined {
-		for _, c := range s.member.challenges(s.cfg.Now()) {
+	if m := s.memberByID(user); m.annualJoined {
+		for _, c := range m.challenges(s.cfg.Now()) {
 			if c.Summary.ID == r.PathValue("challenge") {
 				found = &c
 			}

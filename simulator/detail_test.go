@@ -15,7 +15,7 @@ func newestOf(sim *Simulator) map[string]Workout {
 	sim.mu.Lock()
 	defer sim.mu.Unlock()
 	out := map[string]Workout{}
-	for _, w := range sim.member.history {
+	for _, w := range sim.primary().history {
 		if _, ok := out[w.FitnessDiscipline]; !ok && w.Status == "COMPLETE" && !w.Is3PFitFeedWorkout {
 			out[w.FitnessDiscipline] = w
 		}
@@ -276,9 +276,9 @@ func TestAnnualChallenge(t *testing.T) {
 	if annual == nil || len(list.Challenges) < 2 {
 		t.Fatalf("want this year's Annual among several challenges: %s", body)
 	}
-	yearStart := time.Date(clk.Now().In(sim.member.loc).Year(), 1, 1, 0, 0, 0, 0, sim.member.loc)
+	yearStart := time.Date(clk.Now().In(sim.primary().loc).Year(), 1, 1, 0, 0, 0, 0, sim.primary().loc)
 	want := 0.0
-	for _, w := range sim.member.history {
+	for _, w := range sim.primary().history {
 		if w.Status == "COMPLETE" && w.StartTime >= yearStart.Unix() {
 			want += float64(*w.EndTime - w.StartTime)
 		}

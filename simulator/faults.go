@@ -29,6 +29,10 @@ type Fault struct {
 	// Stall leaves the answer unfinished after the body: the connection stays
 	// open, sending nothing, until the client gives up or the simulator closes.
 	Stall bool
+	// Member restricts the fault to the API requests of one member (the username it signs in
+	// with), recognised by its bearer token: one rider's slow or failing Peloton beside the
+	// household's healthy ones. Empty: every request.
+	Member string
 }
 
 // InjectFault queues f for the endpoint (one of the Endpoint constants).
@@ -49,30 +53,44 @@ func (s *Simulator) ClearFaults() {
 	clear(s.faults)
 }
 
-// takeFault counts the request and returns the fault that applies to it,
-// using up one of its Times.
-func (s *Simulator) takeFault(endpoint string) (Fault, bool) {
+// takeFault counts the request and returns the first fault that applies to it (one of every
+// request's, or one of the member's who sent it), using up one of its Times.
+func (s *Simulator) takeFault(endpoint string, r *http.Request) (Fault, bool) {
+	var from *member // looked up only when a fault asks: it costs a token check
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	s.requests[endpoint]++
 	q := s.faults[endpoint]
-	if len(q) == 0 {
-		return Fault{}, false
+	needMember := false
+	for _, f := range q {
+		needMember = needMember || f.Member != ""
 	}
-	f := q[0]
-	if q[0].Times > 0 {
-		q[0].Times--
-		if q[0].Times == 0 {
-			s.faults[endpoint] = q[1:]
+	s.mu.Unlock()
+	if needMember {
+		from = s.bearerMember(r)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	q = s.faults[endpoint] // again: it may have changed while unlocked
+	for i := range q {
+		if q[i].Member != "" && (from == nil || !strings.EqualFold(q[i].Member, from.login)) {
+			continue
 		}
+		f := q[i]
+		if q[i].Times > 0 {
+			q[i].Times--
+			if q[i].Times == 0 {
+				s.faults[endpoint] = append(q[:i:i], q[i+1:]...)
+			}
+		}
+		return f, true
 	}
-	return f, true
+	return Fault{}, false
 }
 
 // endpoint wraps a handler so that it is counted and subject to faults.
 func (s *Simulator) endpoint(name string, h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		f, ok := s.takeFault(name)
+		f, ok := s.takeFault(name, r)
 		if !ok {
 			h(w, r)
 			return

@@ -110,6 +110,8 @@ const (
 
 // member is the simulated account. Guarded by Simulator.mu.
 type member struct {
+	login                         string // what it signs in with, an e-mail address or a username
+	password                      string
 	userID, username, name, email string
 	timezone                      string
 	loc                           *time.Location
@@ -124,35 +126,40 @@ type member struct {
 	annualJoined                  bool
 }
 
-func newMember(cfg Config, loc *time.Location) *member {
+func newMember(p Member, loc *time.Location, now time.Time) *member {
 	// ChaCha8 over a hash of the seed: neighbouring seeds (0, 1, 2) still
 	// give unrelated members.
-	rng := rand.New(rand.NewChaCha8(sha256.Sum256([]byte(fmt.Sprint("peloton-simulator/", cfg.Seed)))))
+	rng := rand.New(rand.NewChaCha8(sha256.Sum256([]byte(fmt.Sprint("peloton-simulator/", p.Seed)))))
 	m := &member{
+		login:    p.Username,
+		password: p.Password,
 		username: "DemoRider",
 		name:     "Demo Rider",
 		email:    DemoUsername,
-		timezone: cfg.Timezone,
+		timezone: p.Timezone,
 		loc:      loc,
 		rng:      rng,
 		userID:   hexID(rng),
 	}
-	if strings.Contains(cfg.Username, "@") {
-		m.email = cfg.Username
+	if local, _, ok := strings.Cut(p.Username, "@"); ok {
+		m.email = p.Username
+		if p.Username != DemoUsername { // the household's other profiles go by their own names
+			m.username = strings.ToUpper(local[:1]) + local[1:]
+			m.name = m.username
+		}
 	}
 	for range 16 {
 		m.instructors = append(m.instructors, hexID(rng))
 	}
-	now := cfg.Now()
-	m.history = m.buildHistory(planWorkoutTimes(rng, now, loc, cfg.Workouts))
-	m.distanceUnit, m.manualFTP, m.annualJoined = cfg.DistanceUnit, cfg.ManualFTP, !cfg.NoAnnualChallenge
-	if !cfg.NoHeartRate {
+	m.history = m.buildHistory(planWorkoutTimes(rng, now, loc, p.Workouts))
+	m.distanceUnit, m.manualFTP, m.annualJoined = p.DistanceUnit, p.ManualFTP, !p.NoAnnualChallenge
+	if !p.NoHeartRate {
 		m.heartRateSince = now.AddDate(-3, 0, 0).Unix() // the strap came three years ago
 	}
 	// Imports draw from a generator of their own, so that asking for them leaves the rest of
 	// the member as it was.
-	m.addImports(rand.New(rand.NewChaCha8(sha256.Sum256([]byte(fmt.Sprint("peloton-simulator/imports/", cfg.Seed))))), cfg.Imports, now)
-	if cfg.InProgress {
+	m.addImports(rand.New(rand.NewChaCha8(sha256.Sum256([]byte(fmt.Sprint("peloton-simulator/imports/", p.Seed))))), p.Imports, now)
+	if p.InProgress {
 		m.history = slices.Insert(m.history, 0, m.inProgressWorkout(now))
 	}
 	m.createdAt = now.AddDate(-6, 0, -30).Unix()

@@ -1,5 +1,6 @@
 // Package simulator is a simulated Peloton: an Auth0-style login server, Peloton's SSO host
-// and the members API, with a deterministic long-time member.
+// and the members API, with a deterministic long-time member and, if asked, the other
+// profiles of its household, each with its own login and data (household.go).
 //
 // It serves Peloton's real host names (auth.onepeloton.com, auth-orca.onepeloton.com,
 // api.onepeloton.com) over real TLS on loopback (internal/loophost): a client reaches them
@@ -108,6 +109,11 @@ type Config struct {
 	// code), which a headless client cannot pass; SignInWithBrowser passes it, as the member
 	// would in a browser.
 	VerifyLogins bool
+	// Household adds the other profiles of the membership, each signing in with its own
+	// credentials and with data of its own (DemoMember describes the demo's). The fields above
+	// describe the first member, whom the single-member helpers (UserID, SetPassword,
+	// AddWorkout, Overview, IssueTokens …) act on.
+	Household []Member
 	// PlainHTTP serves the login and the API over plain HTTP on 127.0.0.1 ports instead of
 	// Peloton's host names, as a member's own stand-in would: one host, no SSO hop. Only the
 	// test that such stand-ins keep working uses it.
@@ -170,7 +176,7 @@ type Simulator struct {
 	client     *http.Client
 
 	mu           sync.Mutex
-	password     string
+	members      []*member // the first is Config's own; the rest come from Household
 	requests     map[string]int
 	faults       map[string][]Fault
 	txByState    map[string]*loginTx // keyed by the login-page state
@@ -182,20 +188,16 @@ type Simulator struct {
 	codes          map[string]*authCode
 	access         map[string]*accessGrant
 	refresh        map[string]*refreshGrant
-	member         *member
 	overviewJSON   []byte
 	streakOverride *int
 	secrets        []string // every credential value handed out, for leak tests
+	signIns        []SignIn
 }
 
 // Start generates the member and serves the auth and API hosts on two
 // ephemeral 127.0.0.1 ports, as the real service has two hosts.
 func Start(cfg Config) (*Simulator, error) {
 	cfg = cfg.withDefaults()
-	loc, err := time.LoadLocation(cfg.Timezone)
-	if err != nil {
-		return nil, fmt.Errorf("simulator: member timezone: %w", err)
-	}
 	key := make([]byte, 32)
 	rand.Read(key) // never fails since Go 1.24
 	s := &Simulator{
@@ -203,7 +205,6 @@ func Start(cfg Config) (*Simulator, error) {
 		signingKey:   key,
 		person:       randomToken(16),
 		done:         make(chan struct{}),
-		password:     cfg.Password,
 		requests:     map[string]int{},
 		faults:       map[string][]Fault{},
 		txByState:    map[string]*loginTx{},
@@ -214,7 +215,13 @@ func Start(cfg Config) (*Simulator, error) {
 		codes:        map[string]*authCode{},
 		access:       map[string]*accessGrant{},
 		refresh:      map[string]*refreshGrant{},
-		member:       newMember(cfg, loc),
+	}
+	for _, p := range append([]Member{cfg.primaryMember()}, cfg.Household...) {
+		m, err := s.buildMember(p)
+		if err != nil {
+			return nil, err
+		}
+		s.members = append(s.members, m)
 	}
 
 	if err := s.listen(); err != nil {
@@ -362,8 +369,12 @@ func (s *Simulator) Close() {
 	})
 }
 
-// UserID is the member's id (32 lowercase hex characters).
-func (s *Simulator) UserID() string { return s.member.userID }
+// UserID is the first member's id (32 lowercase hex characters).
+func (s *Simulator) UserID() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.primary().userID
+}
 
 // Requests reports how many requests reached the endpoint, including those a
 // fault answered.
@@ -373,12 +384,12 @@ func (s *Simulator) Requests(endpoint string) int {
 	return s.requests[endpoint]
 }
 
-// IssueTokens returns a fresh access and refresh token, as a user would copy
-// them out of a logged-in browser (the exporter's token-only mode).
+// IssueTokens returns a fresh access and refresh token of the first member, as a user would
+// copy them out of a logged-in browser (the exporter's token-only mode).
 func (s *Simulator) IssueTokens() (access, refresh string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	t := s.issueTokensLocked(defaultScope, "", nil)
+	t := s.issueTokensLocked(defaultScope, "", nil, s.primary())
 	return t.AccessToken, t.RefreshToken
 }
 
@@ -399,30 +410,31 @@ func (s *Simulator) RevokeRefreshTokens() {
 	clear(s.refresh)
 }
 
-// SetPassword changes the member's password, e.g. to simulate a password
+// SetPassword changes the first member's password, e.g. to simulate a password
 // change that makes stored credentials wrong. Like Auth0's, it lifts the
 // member's brute-force block (auth0/docs brute-force-protection-triggers-
 // actions.md: "The user changes their password").
 func (s *Simulator) SetPassword(p string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.password = p
+	m := s.primary()
+	m.password = p
 	for key := range s.failedLogins {
-		if strings.HasPrefix(key, strings.ToLower(s.cfg.Username)+"|") {
+		if strings.HasPrefix(key, strings.ToLower(m.login)+"|") {
 			delete(s.failedLogins, key)
 		}
 	}
 }
 
-// SetOverviewJSON makes the overview endpoint serve exactly raw (which may be
-// malformed on purpose); nil goes back to the generated overview.
+// SetOverviewJSON makes the overview endpoint serve exactly raw to the first member (which may
+// be malformed on purpose); nil goes back to the generated overview.
 func (s *Simulator) SetOverviewJSON(raw []byte) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.overviewJSON = slices.Clone(raw)
 }
 
-// SetWeeklyStreak overrides streaks.current_weekly in the generated overview;
+// SetWeeklyStreak overrides streaks.current_weekly in the first member's overview;
 // 0 is a broken streak (its start date becomes null). A negative value goes
 // back to the streak computed from the history.
 func (s *Simulator) SetWeeklyStreak(current int) {
@@ -435,26 +447,27 @@ func (s *Simulator) SetWeeklyStreak(current int) {
 	s.streakOverride = &current
 }
 
-// AddWorkout adds w as the newest workout. Empty fields get plausible
+// AddWorkout adds w as the first member's newest workout. Empty fields get plausible
 // defaults (id, times ending now, COMPLETE, the member's timezone, a ride);
 // the overview's counts, streaks and records follow.
 func (s *Simulator) AddWorkout(w Workout) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.member.add(w, s.cfg.Now())
+	s.primary().add(w, s.cfg.Now())
 }
 
-// Overview is the generated overview as the API would serve it now (ignoring
+// Overview is the first member's generated overview as the API would serve it now (ignoring
 // SetOverviewJSON), for tests to compare against.
 func (s *Simulator) Overview() Overview {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.overviewLocked()
+	return s.overviewLocked(s.primary())
 }
 
-func (s *Simulator) overviewLocked() Overview {
-	o := s.member.overview(s.cfg.Now())
-	if s.streakOverride != nil {
+// overviewLocked is m's overview, with the first member's overrides. s.mu must be held.
+func (s *Simulator) overviewLocked(m *member) Overview {
+	o := m.overview(s.cfg.Now())
+	if s.streakOverride != nil && m == s.primary() {
 		n := *s.streakOverride
 		st := &o.Streaks
 		switch {
@@ -463,7 +476,7 @@ func (s *Simulator) overviewLocked() Overview {
 		case st.StartDateOfCurrentWeekly == nil:
 			// The history has no live streak to take a date from: start
 			// it on the Monday n-1 weeks before this one.
-			start := mondayOf(s.cfg.Now(), s.member.loc).AddDate(0, 0, -7*(n-1)).Unix()
+			start := mondayOf(s.cfg.Now(), m.loc).AddDate(0, 0, -7*(n-1)).Unix()
 			st.StartDateOfCurrentWeekly = &start
 		}
 		st.CurrentWeekly = n
@@ -484,13 +497,17 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Write(body)
 }
 
-// Secrets lists every secret the simulator has handed out or accepted so far: the password,
-// csrf values, login results, authorization codes, access, refresh and id tokens. Tests search
-// the exporter's output for them.
+// Secrets lists every secret the simulator has handed out or accepted so far: the members'
+// passwords, csrf values, login results, authorization codes, access, refresh and id tokens.
+// Tests search the exporter's output for them.
 func (s *Simulator) Secrets() []string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return append([]string{s.password}, s.secrets...)
+	var out []string
+	for _, m := range s.members {
+		out = append(out, m.password)
+	}
+	return append(out, s.secrets...)
 }
 
 // noteSecretsLocked remembers secrets for Secrets, the newest thousand only, so that a demo

@@ -36,7 +36,7 @@ func (s *Simulator) handleSSOLoginSite(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	tx, ok := s.txBySSO[q.Get("state")]
 	ok = ok && tx.stage == stageSSO && q.Get("session_claim_token") == tx.claimToken &&
-		q.Get("user_id") == s.member.userID && q.Get("visited_site") != ""
+		q.Get("user_id") == tx.userID && q.Get("visited_site") != ""
 	if ok {
 		tx.claimToken = "" // one use
 		tx.ssoCookies = map[string]string{}

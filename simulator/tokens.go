@@ -44,6 +44,7 @@ type refreshGrant struct {
 }
 
 type authCode struct {
+	userID      string // the member whose credentials were taken
 	challenge   string
 	redirectURI string
 	scope       string
@@ -62,16 +63,16 @@ type tokenResponse struct {
 }
 
 // issueTokensLocked mints an access token (a JWT the client can read exp
-// from) and a new refresh token, both in family fam (nil starts a new one).
+// from) and a new refresh token for member m, both in family fam (nil starts a new one).
 // s.mu must be held.
-func (s *Simulator) issueTokensLocked(scope, nonce string, fam *tokenFamily) tokenResponse {
+func (s *Simulator) issueTokensLocked(scope, nonce string, fam *tokenFamily, m *member) tokenResponse {
 	if fam == nil {
 		fam = &tokenFamily{}
 	}
 	now := s.cfg.Now()
 	exp := now.Add(s.cfg.AccessTokenTTL)
 	s.pruneLocked(now)
-	uid := s.member.userID
+	uid := m.userID
 	access := s.signJWT(map[string]any{
 		"iss":   s.authURL + "/",
 		"sub":   "auth0|" + uid,
@@ -89,7 +90,7 @@ func (s *Simulator) issueTokensLocked(scope, nonce string, fam *tokenFamily) tok
 		"aud":   s.cfg.ClientID,
 		"iat":   now.Unix(),
 		"exp":   now.Add(10 * time.Hour).Unix(),
-		"email": s.member.email,
+		"email": m.email,
 	}
 	if nonce != "" {
 		idClaims["nonce"] = nonce
