@@ -545,11 +545,27 @@ func TestAnAddressThatCannotBeServedIsFoundBeforePelotonIsContacted(t *testing.T
 	}
 	defer taken.Close()
 	env := []string{"HTTPS_PROXY=http://" + peloton.Addr().String(), "PELOTON_USERNAME=" + simulator.DemoUsername, "PELOTON_PASSWORD=" + simulator.DemoPassword}
+	// A household of two accounts, whose warm-ups wait for the server as the single one does.
+	dir := t.TempDir()
+	pw := filepath.Join(dir, "password")
+	if err := os.WriteFile(pw, []byte(simulator.DemoPassword), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	household := filepath.Join(dir, "household.yml")
+	accounts := fmt.Sprintf("accounts:\n  - {name: alex, username: %s, password_file: %s}\n  - {name: sam, username: sam@peloton.example, password_file: %s}\n",
+		simulator.DemoUsername, pw, pw)
+	if err := os.WriteFile(household, []byte(accounts), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	for range 3 { // a few restarts of a crash loop
 		for addr, want := range map[string]string{taken.Addr().String(): "address already in use", "127.0.0.1:1007O": "1007O"} {
 			out, err := run(t, env, "--peloton.state-file=", "--web.listen-address="+addr)
 			if err == nil || !strings.Contains(out, want) {
 				t.Errorf("--web.listen-address=%s: err=%v, want an exit saying %q:\n%s", addr, err, want, out)
+			}
+			out, err = run(t, env[:1], "--config.file="+household, "--peloton.state-dir="+dir, "--web.listen-address="+addr)
+			if err == nil || !strings.Contains(out, want) {
+				t.Errorf("household, --web.listen-address=%s: err=%v, want an exit saying %q:\n%s", addr, err, want, out)
 			}
 		}
 	}
