@@ -48,6 +48,12 @@ type Store struct {
 	ours    bool
 	failing bool            // saving failed last time; reported once until it works again
 	unsaved bool            // details were set since the last save
+	// fresh holds the details set since workouts was last copied: they join it in one copy
+	// when it is next read (settleLocked), not in a copy of the whole history per detail.
+	fresh map[string]*Detail
+	// strings holds one copy of each text the workouts repeat (status, discipline, zone,
+	// class title, instructor): a history of 2,000 workouts holds a few hundred distinct ones.
+	strings map[string]string
 	noted   map[string]bool // what was logged once: implausible workouts, a spent budget
 }
 
@@ -129,7 +135,7 @@ func Open(path string, logger log.Logger) *Store {
 		}
 		level.Warn(logger).Log("msg", msg, "path", af.Path, "mode", af.Mode.String())
 	}
-	s.userID, s.workouts, s.state, s.profile = f.UserID, f.Workouts, f.Sync, f.Profile
+	s.userID, s.workouts, s.state, s.profile = f.UserID, s.intern(f.Workouts), f.Sync, f.Profile
 	return s
 }
 
@@ -137,7 +143,47 @@ func Open(path string, logger log.Logger) *Store {
 func (s *Store) Workouts() []Workout {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.settleLocked()
 	return s.workouts
+}
+
+// intern makes the repeated texts of ws, which are not shared yet, one copy each. s.mu must
+// be held (or s not yet shared).
+func (s *Store) intern(ws []Workout) []Workout {
+	if s.strings == nil {
+		s.strings = map[string]string{}
+	}
+	one := func(v *string) {
+		if c, ok := s.strings[*v]; ok {
+			*v = c
+		} else {
+			s.strings[*v] = *v
+		}
+	}
+	for i := range ws {
+		w := &ws[i]
+		for _, v := range []*string{&w.Status, &w.Discipline, &w.Timezone, &w.Title, &w.Instructor} {
+			one(v)
+		}
+	}
+	return ws
+}
+
+// settleLocked puts the details set since the last call into the workouts. Workouts returns
+// the slice itself, so a workout is never changed in place (its readers hold no lock): the
+// slice is copied, once for all of them. s.mu must be held.
+func (s *Store) settleLocked() {
+	if len(s.fresh) == 0 {
+		return
+	}
+	ws := slices.Clone(s.workouts)
+	for i := range ws {
+		if d, ok := s.fresh[ws[i].ID]; ok {
+			ws[i].Detail = d
+		}
+	}
+	s.workouts = ws
+	clear(s.fresh)
 }
 
 // Sync brings the history up to date for the member userID, at now. The first sync pages
@@ -150,6 +196,7 @@ func (s *Store) Workouts() []Workout {
 func (s *Store) Sync(ctx context.Context, userID string, now time.Time, fetch FetchFunc) (requests int, err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.settleLocked()
 	if userID != s.userID { // another account's history is of no use
 		s.userID, s.workouts, s.cut, s.profile = userID, nil, nil, Profile{}
 		s.state.Unkept, s.state.Recheck = 0, false
@@ -179,8 +226,11 @@ func (s *Store) sync(ctx context.Context, p *pages, now time.Time) error {
 	if err := p.read(ctx, d, known); err != nil {
 		return err
 	}
-	s.workouts = merge(d.workouts, s.workouts)
-	s.save()
+	// A refresh with nothing new leaves the history as it was, and the file unwritten.
+	if merged := merge(s.intern(d.workouts), s.workouts); !slices.Equal(merged, s.workouts) {
+		s.workouts = merged
+		s.save()
+	}
 	why := s.disagreement(d)
 	if why == "" {
 		return nil
@@ -251,7 +301,7 @@ func (s *Store) downloadAll(ctx context.Context, p *pages, now time.Time) error 
 	if len(d.workouts) > 0 {
 		s.chargeFullDownload(d)
 	}
-	s.workouts = keepDetails(d.workouts, s.workouts)
+	s.workouts = keepDetails(s.intern(d.workouts), s.workouts)
 	s.state.Recheck = d.totalChanged
 	s.state.Unkept = 0
 	if !d.totalChanged && d.total >= 0 {
@@ -373,7 +423,7 @@ func (s *Store) PendingDetail(skip func(id string) bool) (string, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, w := range s.workouts {
-		if w.Detail == nil && w.Completed() && !skip(w.ID) {
+		if w.Detail == nil && s.fresh[w.ID] == nil && w.Completed() && !skip(w.ID) {
 			return w.ID, true
 		}
 	}
@@ -399,17 +449,14 @@ func Pending(ws []Workout) int {
 func (s *Store) SetDetail(id string, d Detail) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	// Workouts returns the slice itself, so a workout is never changed in place: its readers
-	// hold no lock. The slice is copied instead, as a sync would replace it.
-	for i, w := range s.workouts {
-		if w.ID == id {
-			ws := slices.Clone(s.workouts)
-			ws[i].Detail = &d
-			s.workouts = ws
-			s.unsaved = true
-			return
-		}
+	if !slices.ContainsFunc(s.workouts, func(w Workout) bool { return w.ID == id }) {
+		return // gone with a sync meanwhile
 	}
+	if s.fresh == nil {
+		s.fresh = map[string]*Detail{}
+	}
+	s.fresh[id] = &d
+	s.unsaved = true
 }
 
 // SaveDetails saves the details kept since the last save.
@@ -425,6 +472,7 @@ func (s *Store) save() {
 	if s.path == "" {
 		return
 	}
+	s.settleLocked()
 	b, err := json.Marshal(file{Version: fileVersion, UserID: s.userID, Workouts: s.workouts, Sync: s.state, Profile: s.profile})
 	if err == nil {
 		err = atomicfile.Write(s.path, b, s.ours)

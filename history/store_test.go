@@ -569,3 +569,56 @@ func TestProfileIsKeptAndMerged(t *testing.T) {
 		}
 	}
 }
+
+// A sync that finds nothing new leaves the file as it is: a history of thousands of workouts
+// is not written again every five minutes (an SD card's wear, and memory churn).
+func TestSyncWithNothingNewWritesNothing(t *testing.T) {
+	e := newEnv(t, simulator.Config{Workouts: 30})
+	s := history.Open(e.path, log.NewNopLogger())
+	e.sync(t, s)
+	old := time.Now().Add(-time.Hour).Truncate(time.Second)
+	if err := os.Chtimes(e.path, old, old); err != nil {
+		t.Fatal(err)
+	}
+	e.sync(t, s)
+	if fi, err := os.Stat(e.path); err != nil || !fi.ModTime().Equal(old) {
+		t.Errorf("the history file was written again by a sync with nothing new (%v)", err)
+	}
+	e.sim.AddWorkout(simulator.Workout{})
+	e.sync(t, s)
+	if fi, err := os.Stat(e.path); err != nil || fi.ModTime().Equal(old) {
+		t.Errorf("a new workout was not saved (%v)", err)
+	}
+}
+
+// A detail set is never pending again, shows in the next read of the workouts, and leaves a
+// slice read before untouched (readers hold no lock); it is saved with the next SaveDetails.
+func TestSetDetail(t *testing.T) {
+	e := newEnv(t, simulator.Config{Workouts: 5})
+	s := history.Open(e.path, log.NewNopLogger())
+	e.sync(t, s)
+	before := s.Workouts()
+	none := func(string) bool { return false }
+	id, ok := s.PendingDetail(none)
+	if !ok {
+		t.Fatal("no workout pending its detail")
+	}
+	s.SetDetail(id, history.Detail{Unavailable: true})
+	s.SetDetail("no-such-workout", history.Detail{})
+	if next, _ := s.PendingDetail(none); next == id {
+		t.Errorf("workout %s still pending after its detail was set", id)
+	}
+	if s.PendingDetails() != history.Pending(before)-1 {
+		t.Errorf("%d pending, want one fewer than %d", s.PendingDetails(), history.Pending(before))
+	}
+	after := s.Workouts()
+	i := slices.IndexFunc(after, func(w history.Workout) bool { return w.ID == id })
+	if i < 0 || after[i].Detail == nil || !after[i].Detail.Unavailable || before[i].Detail != nil {
+		t.Errorf("the detail is not in the workouts read after, or changed those read before")
+	}
+	s.SaveDetails()
+	reopened := history.Open(e.path, log.NewNopLogger()).Workouts()
+	if j := slices.IndexFunc(reopened, func(w history.Workout) bool { return w.ID == id }); j < 0 || reopened[j].Detail == nil {
+		t.Error("the detail was not saved")
+	}
+}
