@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -16,7 +17,9 @@ import (
 	"github.com/peloton-exporter/peloton_exporter/backfill"
 	"github.com/peloton-exporter/peloton_exporter/client"
 	"github.com/peloton-exporter/peloton_exporter/collector"
+	"github.com/peloton-exporter/peloton_exporter/config"
 	"github.com/peloton-exporter/peloton_exporter/history"
+	"github.com/peloton-exporter/peloton_exporter/household"
 )
 
 // backfillSafeEdge is the default --until: Prometheus' head block spans the last hours, which
@@ -35,13 +38,21 @@ type backfillConfig struct {
 	streakZone string
 	weekStart  time.Weekday
 	demo       demoConfig
+	account    string // --account: one of --config.file's
 }
 
-// parseBackfillFlags checks the backfill's own flags, before anything starts.
-func parseBackfillFlags(output string, labels []string, until string, now time.Time) (backfillConfig, error) {
-	bc := backfillConfig{output: output}
-	if output == "" {
+// parseBackfillFlags checks the backfill's own flags, before anything starts. An account of
+// --config.file is its target's instance, as the household's scrape config labels it, unless
+// --label says otherwise.
+func parseBackfillFlags(output string, labels []string, until, account string, household bool, now time.Time) (backfillConfig, error) {
+	bc := backfillConfig{output: output, account: account}
+	switch {
+	case output == "":
 		return bc, errors.New("--output: name the file to write (- for standard output)")
+	case household && account == "":
+		return bc, errors.New("--config.file: name the account to backfill with --account")
+	case !household && account != "":
+		return bc, errors.New("--account names an account of --config.file, which is not given")
 	}
 	for _, l := range labels {
 		name, value, ok := strings.Cut(l, "=")
@@ -49,6 +60,9 @@ func parseBackfillFlags(output string, labels []string, until string, now time.T
 			return bc, fmt.Errorf("--label %q: want NAME=VALUE", l)
 		}
 		bc.labels = append(bc.labels, collector.Label{Name: name, Value: value})
+	}
+	if account != "" && !slices.ContainsFunc(bc.labels, func(l collector.Label) bool { return l.Name == "instance" }) {
+		bc.labels = append(bc.labels, collector.Label{Name: "instance", Value: account})
 	}
 	if err := backfill.CheckLabels(bc.labels); err != nil {
 		return bc, fmt.Errorf("--label: %w", err)
@@ -59,6 +73,40 @@ func parseBackfillFlags(output string, labels []string, until string, now time.T
 	}
 	bc.until = t
 	return bc, nil
+}
+
+// forAccount makes the backfill that of an account of --config.file: its state and history
+// files in the state directory, its credentials (used only when its history is not on disk
+// yet) and its streak settings, as the household serves it.
+func (bc *backfillConfig) forAccount(cfg *client.Config, hf householdFlags, logger log.Logger) error {
+	if bc.demo.on {
+		return errors.New("--demo with --config.file: backfill the simulated member with --demo alone")
+	}
+	c, err := config.Load(hf.configFile, os.LookupEnv)
+	if err != nil {
+		return fmt.Errorf("--config.file: %w", err)
+	}
+	i := slices.IndexFunc(c.Accounts, func(a config.Account) bool { return a.Name == bc.account })
+	if i < 0 {
+		names := make([]string, len(c.Accounts))
+		for j, a := range c.Accounts {
+			names[j] = a.Name
+		}
+		return fmt.Errorf("--account %q: %s has no such account (it has %s)", bc.account, hf.configFile, strings.Join(names, ", "))
+	}
+	a := c.Accounts[i]
+	creds, err := household.ReadCredentials(a, os.LookupEnv, logger)
+	if err != nil {
+		return fmt.Errorf("account %s: %w", a.Name, err)
+	}
+	*cfg = household.ClientConfig(*cfg, a.Name, creds, resolveStateDir(hf.stateDir, cfg.StateFile))
+	if a.Timezone != "" {
+		bc.streakZone = a.Timezone
+	}
+	if a.WeekStartSet {
+		bc.weekStart = a.WeekStart
+	}
+	return nil
 }
 
 // parseUntil reads --until: a time (RFC 3339) or how long ago ("3h").

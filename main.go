@@ -82,6 +82,8 @@ func main() {
 			"the last hours are Prometheus' head block, which blocks must not overlap.").Default(backfillSafeEdge.String()).String()
 		backfillSkipIf = backfillCmd.Flag("skip-if-exists", "Do nothing when this file exists: the mark a one-shot "+
 			"backfill leaves once its blocks are made, so that it runs once.").String()
+		backfillAccount = backfillCmd.Flag("account", "The account of --config.file whose history to write; "+
+			"its name is the instance label unless --label gives one.").String()
 		backfillBestEffort = backfillCmd.Flag("best-effort", "When the history cannot be read or written, log why, "+
 			"remove --output and exit 0: for a one-shot backfill that must not keep the rest of a deployment from starting.").Bool()
 	)
@@ -107,7 +109,7 @@ func main() {
 	var bc backfillConfig
 	if command == backfillCmd.FullCommand() {
 		var err error
-		if bc, err = parseBackfillFlags(*backfillOutput, *backfillLabels, *backfillUntil, time.Now()); err != nil {
+		if bc, err = parseBackfillFlags(*backfillOutput, *backfillLabels, *backfillUntil, *backfillAccount, hf.configFile != "", time.Now()); err != nil {
 			kingpin.Fatalf("%v", err)
 		}
 		if *backfillSkipIf != "" {
@@ -152,6 +154,11 @@ func main() {
 	}
 	if command == backfillCmd.FullCommand() {
 		bc.streakZone, bc.weekStart, bc.demo = *streakZone, weekday(*weekStart), demoCfg
+		if hf.configFile != "" {
+			if err := bc.forAccount(&cfg, hf, logger); err != nil {
+				kingpin.Fatalf("%v", err)
+			}
+		}
 		if err := runBackfill(cfg, bc, logger); err != nil {
 			level.Error(logger).Log("msg", "backfill failed", "err", err)
 			if !*backfillBestEffort {

@@ -657,3 +657,58 @@ func TestBackfillBestEffort(t *testing.T) {
 		}
 	}
 }
+
+// backfill --config.file --account: the history of one rider of a household, in the state
+// directory the household keeps it in, synced by the command itself when it is not there yet,
+// in that rider's zone, labelled with the rider's name as the household's scrape config
+// labels its targets.
+func TestBackfillOfAHouseholdAccount(t *testing.T) {
+	needBinary(t)
+	sam := simulator.DemoMember(1) // in Europe/Berlin
+	sim, err := simulator.Start(simulator.Config{Workouts: 30, Household: []simulator.Member{sam}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sim.Close()
+	dir := t.TempDir()
+	pw := filepath.Join(dir, "sam_password")
+	if err := os.WriteFile(pw, []byte(sam.Password), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	household := filepath.Join(dir, "household.yml")
+	accounts := fmt.Sprintf("accounts:\n  - {name: alex, username: %s, password_file: %s}\n  - {name: sam, username: %s, password_file: %s}\n",
+		simulator.DemoUsername, pw, sam.Username, pw)
+	if err := os.WriteFile(household, []byte(accounts), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := testkit.SimulatorEnv(t, sim)
+	om := filepath.Join(dir, "sam.om")
+	common := []string{"backfill", "--config.file=" + household, "--peloton.state-dir=" + dir, "--label=job=peloton", "--output=" + om}
+	out, err := run(t, env, append(common, "--account=sam")...)
+	if err != nil {
+		t.Fatalf("backfill: %v\n%s", err, out)
+	}
+	text, _ := os.ReadFile(om)
+	if !strings.Contains(string(text), `peloton_workouts{job="peloton",instance="sam",`) || strings.Contains(string(text), `instance="alex"`) {
+		t.Errorf("the file does not hold sam's series, labelled instance=\"sam\":\n%.400s", text)
+	}
+	if !strings.Contains(out, "zone=Europe/Berlin from=profile") {
+		t.Errorf("sam's weeks do not follow sam's zone:\n%s", out)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "sam.history.json")); err != nil {
+		t.Errorf("sam's history is not kept where the household keeps it: %v", err)
+	}
+
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{append(common, "--account=kim"), `--account "kim": ` + household + ` has no such account (it has alex, sam)`},
+		{common, "name the account to backfill with --account"},
+		{[]string{"backfill", "--label=job=peloton", "--label=instance=x", "--output=" + om, "--account=sam"}, "--account names an account of --config.file"},
+	} {
+		if out, err := run(t, env, c.args...); err == nil || !strings.Contains(out, c.want) {
+			t.Errorf("%q: %v, want an error saying %q:\n%s", c.args, err, c.want, out)
+		}
+	}
+}

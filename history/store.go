@@ -46,8 +46,8 @@ type Store struct {
 	// ours says the file at path was missing or held a history when read: only then is a
 	// symlink there written through (atomicfile.Write).
 	ours    bool
-	failing bool            // saving failed last time; reported once until it works again
-	unsaved bool            // details were set since the last save
+	failing bool // saving failed last time; reported once until it works again
+	unsaved bool // details were set since the last save
 	// fresh holds the details set since workouts was last copied: they join it in one copy
 	// when it is next read (settleLocked), not in a copy of the whole history per detail.
 	fresh map[string]*Detail
