@@ -198,7 +198,7 @@ func (s *Store) Sync(ctx context.Context, userID string, now time.Time, fetch Fe
 	defer s.mu.Unlock()
 	s.settleLocked()
 	if userID != s.userID { // another account's history is of no use
-		s.userID, s.workouts, s.cut, s.profile = userID, nil, nil, Profile{}
+		s.userID, s.workouts, s.cut, s.profile, s.strings = userID, nil, nil, Profile{}, nil
 		s.state.Unkept, s.state.Recheck = 0, false
 	}
 	p := &pages{fetch: fetch, now: now}
@@ -226,8 +226,9 @@ func (s *Store) sync(ctx context.Context, p *pages, now time.Time) error {
 	if err := p.read(ctx, d, known); err != nil {
 		return err
 	}
-	// A refresh with nothing new leaves the history as it was, and the file unwritten.
-	if merged := merge(s.intern(d.workouts), s.workouts); !slices.Equal(merged, s.workouts) {
+	// A refresh with nothing new leaves the history as it was, and the file unwritten unless
+	// it is behind (the last save failed, or details wait to be saved).
+	if merged := merge(s.intern(d.workouts), s.workouts); !slices.Equal(merged, s.workouts) || s.failing || s.unsaved {
 		s.workouts = merged
 		s.save()
 	}
