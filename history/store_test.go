@@ -622,3 +622,21 @@ func TestSetDetail(t *testing.T) {
 		t.Error("the detail was not saved")
 	}
 }
+
+// A save that failed is made again by the next sync, even one with nothing new: the file
+// holds the day's full downloads, which a restart must not forget.
+func TestAFailedSaveIsMadeAgain(t *testing.T) {
+	e := newEnv(t, simulator.Config{Workouts: 30})
+	if err := os.Mkdir(e.path, 0o700); err != nil { // a directory where the file goes: saving fails
+		t.Fatal(err)
+	}
+	s := history.Open(e.path, log.NewNopLogger())
+	e.sync(t, s)
+	if err := os.Remove(e.path); err != nil {
+		t.Fatal(err)
+	}
+	e.sync(t, s)
+	if n := len(history.Open(e.path, log.NewNopLogger()).Workouts()); n != 30 {
+		t.Errorf("after the failed save and a sync with nothing new, the file holds %d workouts, want 30", n)
+	}
+}
