@@ -17,9 +17,7 @@ import (
 	"github.com/peloton-exporter/peloton_exporter/backfill"
 	"github.com/peloton-exporter/peloton_exporter/client"
 	"github.com/peloton-exporter/peloton_exporter/collector"
-	"github.com/peloton-exporter/peloton_exporter/config"
 	"github.com/peloton-exporter/peloton_exporter/history"
-	"github.com/peloton-exporter/peloton_exporter/household"
 )
 
 // backfillSafeEdge is the default --until: Prometheus' head block spans the last hours, which
@@ -39,18 +37,18 @@ type backfillConfig struct {
 	weekStart  time.Weekday
 	demo       demoConfig
 	account    string // --account: one of --config.file's
+	bestEffort bool   // --best-effort
 }
 
-// parseBackfillFlags checks the backfill's own flags, before anything starts. An account of
-// --config.file is its target's instance, as the household's scrape config labels it, unless
-// --label says otherwise.
+// parseBackfillFlags checks the backfill's own flags, before anything starts. With
+// --config.file each account's name is its instance, as the household's scrape config labels
+// its targets: bc.labels then hold the others, and --output is a directory for every account's
+// file, unless --account names one (whose instance --label may still give).
 func parseBackfillFlags(output string, labels []string, until, account string, household bool, now time.Time) (backfillConfig, error) {
 	bc := backfillConfig{output: output, account: account}
 	switch {
 	case output == "":
 		return bc, errors.New("--output: name the file to write (- for standard output)")
-	case household && account == "":
-		return bc, errors.New("--config.file: name the account to backfill with --account")
 	case !household && account != "":
 		return bc, errors.New("--account names an account of --config.file, which is not given")
 	}
@@ -61,10 +59,17 @@ func parseBackfillFlags(output string, labels []string, until, account string, h
 		}
 		bc.labels = append(bc.labels, collector.Label{Name: name, Value: value})
 	}
-	if account != "" && !slices.ContainsFunc(bc.labels, func(l collector.Label) bool { return l.Name == "instance" }) {
-		bc.labels = append(bc.labels, collector.Label{Name: "instance", Value: account})
+	check := bc.labels
+	if household {
+		if hasLabel(bc.labels, "instance") && account == "" {
+			return bc, errors.New("--label instance: with every account of --config.file, each account's name is its instance")
+		}
+		if fi, err := os.Stat(output); account == "" && (err != nil || !fi.IsDir()) {
+			return bc, fmt.Errorf("--output %s: with every account of --config.file, name a directory: each account's file is <dir>/<name>.om", output)
+		}
+		check = withInstance(bc.labels, "an-account")
 	}
-	if err := backfill.CheckLabels(bc.labels); err != nil {
+	if err := backfill.CheckLabels(check); err != nil {
 		return bc, fmt.Errorf("--label: %w", err)
 	}
 	t, err := parseUntil(until, now)
@@ -75,38 +80,16 @@ func parseBackfillFlags(output string, labels []string, until, account string, h
 	return bc, nil
 }
 
-// forAccount makes the backfill that of an account of --config.file: its state and history
-// files in the state directory, its credentials (used only when its history is not on disk
-// yet) and its streak settings, as the household serves it.
-func (bc *backfillConfig) forAccount(cfg *client.Config, hf householdFlags, logger log.Logger) error {
-	if bc.demo.on {
-		return errors.New("--demo with --config.file: backfill the simulated member with --demo alone")
+func hasLabel(labels []collector.Label, name string) bool {
+	return slices.ContainsFunc(labels, func(l collector.Label) bool { return l.Name == name })
+}
+
+// withInstance is labels with instance=name, unless they give an instance.
+func withInstance(labels []collector.Label, name string) []collector.Label {
+	if hasLabel(labels, "instance") {
+		return labels
 	}
-	c, err := config.Load(hf.configFile, os.LookupEnv)
-	if err != nil {
-		return fmt.Errorf("--config.file: %w", err)
-	}
-	i := slices.IndexFunc(c.Accounts, func(a config.Account) bool { return a.Name == bc.account })
-	if i < 0 {
-		names := make([]string, len(c.Accounts))
-		for j, a := range c.Accounts {
-			names[j] = a.Name
-		}
-		return fmt.Errorf("--account %q: %s has no such account (it has %s)", bc.account, hf.configFile, strings.Join(names, ", "))
-	}
-	a := c.Accounts[i]
-	creds, err := household.ReadCredentials(a, os.LookupEnv, logger)
-	if err != nil {
-		return fmt.Errorf("account %s: %w", a.Name, err)
-	}
-	*cfg = household.ClientConfig(*cfg, a.Name, creds, resolveStateDir(hf.stateDir, cfg.StateFile))
-	if a.Timezone != "" {
-		bc.streakZone = a.Timezone
-	}
-	if a.WeekStartSet {
-		bc.weekStart = a.WeekStart
-	}
-	return nil
+	return append(slices.Clip(labels), collector.Label{Name: "instance", Value: name})
 }
 
 // parseUntil reads --until: a time (RFC 3339) or how long ago ("3h").
@@ -132,45 +115,147 @@ func parseUntil(v string, now time.Time) (time.Time, error) {
 // history file beside the state file; only when there is none does it sync the workout list,
 // and it sends no other request to Peloton.
 func runBackfill(cfg client.Config, bc backfillConfig, logger log.Logger) error {
-	ctx, cancel := context.WithTimeout(context.Background(), backfillTimeout)
-	defer cancel()
-	closeDemo, err := bc.demo.apply(&cfg, logger) // the demo's history is in memory only
+	sim, err := bc.demo.apply(&cfg, logger) // the demo's history is in memory only
 	if err != nil {
+		level.Error(logger).Log("msg", "backfill failed", "err", err)
 		return err
 	}
-	defer closeDemo()
-	store := history.Open(history.PathBeside(cfg.StateFile), logger)
+	if sim != nil {
+		defer sim.Close()
+	}
+	return writeBackfills(bc, []backfillTarget{{cfg: cfg, labels: bc.labels, output: bc.output, zone: bc.streakZone, start: bc.weekStart}}, logger)
+}
+
+// backfillTarget is one account's history to write.
+type backfillTarget struct {
+	name string        // the account's, for messages; "" for the single account
+	cfg  client.Config // its client; its history is beside cfg.StateFile
+	// connect, when set, completes cfg before a sync (a household account's credentials are
+	// read only when its history has to be downloaded); the sync calls done when it ends.
+	connect func(*client.Config) (done func(), err error)
+	labels  []collector.Label
+	output  string
+	zone    string // --streak.timezone or the account's own
+	start   time.Weekday
+}
+
+// writeBackfills writes each target's file. A failure stops there; with --best-effort it
+// removes every file of this run (promtool, which runs next, must find nothing rather than
+// part of a household, or an earlier run's data) and notes when it happened, so that the
+// backfill that succeeds later writes nothing after it: the exporter started serving then,
+// and Prometheus has scraped since (peloton-api.md §6: blocks must not overlap live data).
+func writeBackfills(bc backfillConfig, targets []backfillTarget, logger log.Logger) error {
+	failure := failureFile(bc.output)
+	until := bc.until
+	if t, ok := readFailure(failure); ok && t.Before(until) {
+		level.Info(logger).Log("msg", "an earlier backfill failed at this time, before the exporter served: nothing after it is written, as Prometheus may have scraped it since", "at", t.UTC().Format(time.RFC3339))
+		until = t
+	}
+	for _, tg := range targets {
+		l := logger
+		if tg.name != "" {
+			l = log.With(logger, "account", tg.name)
+		}
+		if err := backfillOne(tg, until, bc.demo.on, l); err != nil {
+			level.Error(l).Log("msg", "backfill failed", "err", err)
+			if !bc.bestEffort {
+				return err
+			}
+			for _, other := range targets {
+				giveUpBackfill(other.output, logger)
+			}
+			noteFailure(failure, logger)
+			level.Warn(logger).Log("msg", "--best-effort: no backfill this time, the next run tries again", "output", bc.output)
+			return nil
+		}
+	}
+	if failure != "" {
+		_ = os.Remove(failure) // done: a next backfill is the user's, with its own --until
+	}
+	return nil
+}
+
+// backfillOne writes one target's history up to until.
+func backfillOne(tg backfillTarget, until time.Time, demo bool, logger log.Logger) error {
+	ctx, cancel := context.WithTimeout(context.Background(), backfillTimeout)
+	defer cancel()
+	store := history.Open(history.PathBeside(tg.cfg.StateFile), logger)
 	if len(store.Workouts()) == 0 {
-		if err := syncForBackfill(ctx, cfg, store, bc.demo.on, logger); err != nil {
+		if tg.connect != nil {
+			done, err := tg.connect(&tg.cfg)
+			if err != nil {
+				return err
+			}
+			defer done()
+		}
+		if err := syncForBackfill(ctx, tg.cfg, store, demo, logger); err != nil {
 			return err
 		}
 	}
 	workouts := store.Workouts()
 	profile := store.Profile()
-	loc, from, err := history.Timezone(bc.streakZone, profile.Timezone, workouts)
+	loc, from, err := history.Timezone(tg.zone, profile.Timezone, workouts)
 	if err != nil && loc == nil {
-		return fmt.Errorf("--streak.timezone: %w", err)
+		return fmt.Errorf("the streak's time zone: %w", err)
 	}
 	level.Info(logger).Log("msg", "streak weeks follow this time zone", "zone", loc.String(), "from", from)
-	series := collector.NewHistorySeries(profile.Names, loc, bc.weekStart)
+	series := collector.NewHistorySeries(profile.Names, loc, tg.start)
 
-	w, commit, err := openOutput(bc.output)
+	w, commit, err := openOutput(tg.output)
 	if err != nil {
 		return err
 	}
 	began := time.Now()
-	st, err := backfill.Write(w, workouts, series, backfill.Options{Labels: bc.labels, Until: bc.until})
+	st, err := backfill.Write(w, workouts, series, backfill.Options{Labels: tg.labels, Until: until})
 	took := time.Since(began)
 	if err = commit(err); err != nil {
-		return fmt.Errorf("writing %s: %w", bc.output, err)
+		return fmt.Errorf("writing %s: %w", tg.output, err)
 	}
-	level.Info(logger).Log("msg", "backfill written", "output", bc.output, "workouts", len(workouts),
+	level.Info(logger).Log("msg", "backfill written", "output", tg.output, "workouts", len(workouts),
 		"series", st.Series, "samples", st.Samples, "bytes", st.Bytes, "took", took.Round(time.Millisecond),
 		"from", st.From.UTC().Format(time.RFC3339), "to", st.To.UTC().Format(time.RFC3339))
 	if pending := store.PendingDetails(); pending > 0 {
 		level.Warn(logger).Log("msg", "some workouts have no detail yet: their distance, calories and heart rate are not in the backfill; run the exporter until peloton_workout_detail_pending is 0, then backfill again", "pending", pending)
 	}
 	return nil
+}
+
+// failureFile is where --best-effort notes its first failed run: beside --output (in it, for
+// a household's directory). Standard output has none.
+func failureFile(output string) string {
+	if output == "-" {
+		return ""
+	}
+	dir := filepath.Dir(output)
+	if fi, err := os.Stat(output); err == nil && fi.IsDir() {
+		dir = output
+	}
+	return filepath.Join(dir, ".peloton-backfill-first-failure")
+}
+
+func readFailure(path string) (time.Time, bool) {
+	if path == "" {
+		return time.Time{}, false
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return time.Time{}, false
+	}
+	t, err := time.Parse(time.RFC3339, strings.TrimSpace(string(b)))
+	return t, err == nil
+}
+
+// noteFailure records the time of the first failed run; a later failure keeps it.
+func noteFailure(path string, logger log.Logger) {
+	if path == "" {
+		return
+	}
+	if _, ok := readFailure(path); ok {
+		return
+	}
+	if err := os.WriteFile(path, []byte(time.Now().UTC().Format(time.RFC3339)+"\n"), 0o644); err != nil {
+		level.Warn(logger).Log("msg", "cannot note the failed backfill's time; the next one may overlap what Prometheus scrapes meanwhile", "path", path, "err", err)
+	}
 }
 
 // syncForBackfill downloads the workout list into store. The demo also fills each workout's
@@ -211,17 +296,16 @@ func syncForBackfill(ctx context.Context, cfg client.Config, store *history.Stor
 	return nil
 }
 
-// giveUpBackfill is --best-effort's way out of a failed backfill: the output of an earlier
-// run is removed, so that promtool, which runs next, finds nothing rather than turning stale
-// data into blocks again, and the mark of a finished backfill is not left for this run.
+// giveUpBackfill removes the output of a failed run, or of an earlier one: promtool, which
+// runs next, must not turn stale data into blocks again.
 func giveUpBackfill(output string, logger log.Logger) {
-	if output != "-" {
-		if err := os.Remove(output); err != nil && !errors.Is(err, os.ErrNotExist) {
-			level.Error(logger).Log("msg", "cannot remove the output of an earlier backfill", "err", err)
-			os.Exit(1) // promtool would read it: better to stop the deployment than to write it twice
-		}
+	if output == "-" {
+		return
 	}
-	level.Warn(logger).Log("msg", "--best-effort: no backfill this time, the next run tries again", "output", output)
+	if err := os.Remove(output); err != nil && !errors.Is(err, os.ErrNotExist) {
+		level.Error(logger).Log("msg", "cannot remove the output of an earlier backfill", "err", err)
+		os.Exit(1) // promtool would read it: better to stop the deployment than to write it twice
+	}
 }
 
 // openOutput opens the backfill's output: standard output for "-", else a file written

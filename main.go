@@ -153,18 +153,15 @@ func main() {
 		}
 	}
 	if command == backfillCmd.FullCommand() {
-		bc.streakZone, bc.weekStart, bc.demo = *streakZone, weekday(*weekStart), demoCfg
+		bc.streakZone, bc.weekStart, bc.demo, bc.bestEffort = *streakZone, weekday(*weekStart), demoCfg, *backfillBestEffort
+		var err error
 		if hf.configFile != "" {
-			if err := bc.forAccount(&cfg, hf, logger); err != nil {
-				kingpin.Fatalf("%v", err)
-			}
+			err = runHouseholdBackfill(cfg, bc, hf, logger)
+		} else {
+			err = runBackfill(cfg, bc, logger)
 		}
-		if err := runBackfill(cfg, bc, logger); err != nil {
-			level.Error(logger).Log("msg", "backfill failed", "err", err)
-			if !*backfillBestEffort {
-				os.Exit(1)
-			}
-			giveUpBackfill(bc.output, logger)
+		if err != nil {
+			os.Exit(1) // logged, with the account
 		}
 		return
 	}
@@ -204,11 +201,11 @@ type demoConfig struct {
 	workouts int
 }
 
-// apply points cfg at the demo's simulated Peloton, which it starts, when the demo is on. The
-// function returned stops it.
-func (d demoConfig) apply(cfg *client.Config, logger log.Logger) (func(), error) {
+// apply points cfg at the demo's simulated Peloton, which it starts, when the demo is on (the
+// caller closes it); else it returns nil.
+func (d demoConfig) apply(cfg *client.Config, logger log.Logger) (*simulator.Simulator, error) {
 	if !d.on {
-		return func() {}, nil
+		return nil, nil
 	}
 	sim, err := simulator.Start(simulator.Config{Workouts: d.workouts, Imports: 6})
 	if err != nil {
@@ -222,16 +219,18 @@ func (d demoConfig) apply(cfg *client.Config, logger log.Logger) (func(), error)
 	cfg.StateFile = ""
 	level.Info(logger).Log("msg", "demo mode: using a simulated Peloton on loopback", "api", cfg.APIURL, "auth", cfg.AuthURL,
 		"api_addr", sim.HostAddr(simulator.APIHost), "auth_addr", sim.HostAddr(simulator.AuthHost))
-	return sim.Close, nil
+	return sim, nil
 }
 
 // runExporter starts the exporter and serves until a signal stops it, or serving fails.
 func runExporter(cfg client.Config, sc serveConfig, logger log.Logger, slogger *slog.Logger) error {
-	closeDemo, err := sc.demo.apply(&cfg, logger)
+	sim, err := sc.demo.apply(&cfg, logger)
 	if err != nil {
 		return err
 	}
-	defer closeDemo()
+	if sim != nil {
+		defer sim.Close()
+	}
 	pelo, err := client.New(cfg) // checks the settings; contacts nobody yet
 	if err != nil {
 		return fmt.Errorf("invalid Peloton settings: %w", err)

@@ -14,7 +14,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -658,57 +660,182 @@ func TestBackfillBestEffort(t *testing.T) {
 	}
 }
 
-// backfill --config.file --account: the history of one rider of a household, in the state
-// directory the household keeps it in, synced by the command itself when it is not there yet,
-// in that rider's zone, labelled with the rider's name as the household's scrape config
-// labels its targets.
-func TestBackfillOfAHouseholdAccount(t *testing.T) {
+// backfill --config.file: every rider's history, each to its own file, read from where the
+// household keeps it or downloaded (with the account's credentials, read only then, logins
+// spaced), in each rider's zone, labelled with the rider's name as the household's scrape
+// config labels its targets. --account picks one.
+func TestBackfillOfAHousehold(t *testing.T) {
 	needBinary(t)
 	sam := simulator.DemoMember(1) // in Europe/Berlin
+	sam.Workouts = 40
 	sim, err := simulator.Start(simulator.Config{Workouts: 30, Household: []simulator.Member{sam}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer sim.Close()
-	dir := t.TempDir()
-	pw := filepath.Join(dir, "sam_password")
-	if err := os.WriteFile(pw, []byte(sam.Password), 0o600); err != nil {
-		t.Fatal(err)
+	dir, out := t.TempDir(), t.TempDir()
+	alexPW, samPW := filepath.Join(dir, "alex_password"), filepath.Join(dir, "sam_password")
+	for path, pw := range map[string]string{alexPW: simulator.DemoPassword, samPW: sam.Password} {
+		if err := os.WriteFile(path, []byte(pw), 0o600); err != nil {
+			t.Fatal(err)
+		}
 	}
 	household := filepath.Join(dir, "household.yml")
-	accounts := fmt.Sprintf("accounts:\n  - {name: alex, username: %s, password_file: %s}\n  - {name: sam, username: %s, password_file: %s}\n",
-		simulator.DemoUsername, pw, sam.Username, pw)
+	accounts := fmt.Sprintf("accounts:\n  - {name: alex, username: %s, password_file: %s, timezone: Asia/Tokyo}\n  - {name: sam, username: %s, password_file: %s}\n",
+		simulator.DemoUsername, alexPW, sam.Username, samPW)
 	if err := os.WriteFile(household, []byte(accounts), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	env := testkit.SimulatorEnv(t, sim)
-	om := filepath.Join(dir, "sam.om")
-	common := []string{"backfill", "--config.file=" + household, "--peloton.state-dir=" + dir, "--label=job=peloton", "--output=" + om}
-	out, err := run(t, env, append(common, "--account=sam")...)
+	common := []string{"backfill", "--config.file=" + household, "--peloton.state-dir=" + dir, "--peloton.login-spacing=1s", "--label=job=peloton"}
+	logged, err := run(t, env, append(common, "--output="+out)...)
 	if err != nil {
-		t.Fatalf("backfill: %v\n%s", err, out)
+		t.Fatalf("backfill: %v\n%s", err, logged)
 	}
-	text, _ := os.ReadFile(om)
-	if !strings.Contains(string(text), `peloton_workouts{job="peloton",instance="sam",`) || strings.Contains(string(text), `instance="alex"`) {
-		t.Errorf("the file does not hold sam's series, labelled instance=\"sam\":\n%.400s", text)
+	for name, zone := range map[string]string{"alex": "zone=Asia/Tokyo from=--streak.timezone", "sam": "zone=Europe/Berlin from=profile"} {
+		text, _ := os.ReadFile(filepath.Join(out, name+".om"))
+		if !strings.Contains(string(text), `peloton_workouts{job="peloton",instance="`+name+`",`) || strings.Count(string(text), `instance="`) != strings.Count(string(text), `instance="`+name+`"`) {
+			t.Errorf("%s.om does not hold %s's series alone, labelled instance=%q:\n%.300s", name, name, name, text)
+		}
+		if !regexp.MustCompile(`account=` + name + ` .*` + regexp.QuoteMeta(zone)).MatchString(logged) {
+			t.Errorf("%s's weeks do not follow %q:\n%s", name, zone, logged)
+		}
+		if _, err := os.Stat(filepath.Join(dir, name+".history.json")); err != nil {
+			t.Errorf("%s's history is not kept where the household keeps it: %v", name, err)
+		}
 	}
-	if !strings.Contains(out, "zone=Europe/Berlin from=profile") {
-		t.Errorf("sam's weeks do not follow sam's zone:\n%s", out)
+	signIns := sim.SignIns()
+	if len(signIns) != 2 || signIns[1].At.Sub(signIns[0].At) < time.Second {
+		t.Errorf("sign-ins %+v: want two, a login spacing (1s) apart", signIns)
 	}
-	if _, err := os.Stat(filepath.Join(dir, "sam.history.json")); err != nil {
-		t.Errorf("sam's history is not kept where the household keeps it: %v", err)
+
+	// With the histories on disk, no credential is read and Peloton is not asked.
+	if err := os.Remove(alexPW); err != nil {
+		t.Fatal(err)
+	}
+	before := sim.Requests(simulator.EndpointLogin) + sim.Requests(simulator.EndpointWorkouts)
+	one := filepath.Join(out, "just-alex.om")
+	if logged, err := run(t, env, append(common, "--account=alex", "--output="+one)...); err != nil {
+		t.Fatalf("backfill --account=alex, its history on disk, its password file gone: %v\n%s", err, logged)
+	}
+	if text, _ := os.ReadFile(one); !strings.Contains(string(text), `instance="alex"`) {
+		t.Errorf("--account=alex wrote no series of alex: %.200s", text)
+	}
+	if after := sim.Requests(simulator.EndpointLogin) + sim.Requests(simulator.EndpointWorkouts); after != before {
+		t.Errorf("a backfill from the kept history sent %d requests to Peloton", after-before)
 	}
 
 	for _, c := range []struct {
 		args []string
 		want string
 	}{
-		{append(common, "--account=kim"), `--account "kim": ` + household + ` has no such account (it has alex, sam)`},
-		{common, "name the account to backfill with --account"},
-		{[]string{"backfill", "--label=job=peloton", "--label=instance=x", "--output=" + om, "--account=sam"}, "--account names an account of --config.file"},
+		{append(common, "--account=kim", "--output="+one), `has no such account (it has alex, sam)`},
+		{append(common, "--output="+one), "with every account of --config.file, name a directory"},
+		{append(common, "--label=instance=x", "--output="+out), "each account's name is its instance"},
+		{[]string{"backfill", "--label=job=peloton", "--label=instance=x", "--output=" + one, "--account=sam"}, "--account names an account of --config.file"},
 	} {
-		if out, err := run(t, env, c.args...); err == nil || !strings.Contains(out, c.want) {
-			t.Errorf("%q: %v, want an error saying %q:\n%s", c.args, err, c.want, out)
+		if logged, err := run(t, env, c.args...); err == nil || !strings.Contains(logged, c.want) {
+			t.Errorf("%q: %v, want an error saying %q:\n%s", c.args, err, c.want, logged)
 		}
+	}
+}
+
+// --best-effort over a household is all or nothing: when one rider's backfill fails, the
+// others' files go too (promtool runs next, and the mark it leaves would keep the missing
+// rider out for good), and the failure's time is noted: the exporter serves from then on, so
+// the backfill that succeeds later stops there rather than overlap what Prometheus scraped.
+func TestBackfillOfAHouseholdBestEffort(t *testing.T) {
+	needBinary(t)
+	sam := simulator.DemoMember(1)
+	sam.Workouts = 20
+	sim, err := simulator.Start(simulator.Config{Workouts: 20, Household: []simulator.Member{sam}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sim.Close()
+	dir, out := t.TempDir(), t.TempDir()
+	alexPW, samPW := filepath.Join(dir, "alex_password"), filepath.Join(dir, "sam_password")
+	for path, pw := range map[string]string{alexPW: simulator.DemoPassword, samPW: "not-sams-password"} {
+		if err := os.WriteFile(path, []byte(pw), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	household := filepath.Join(dir, "household.yml")
+	accounts := fmt.Sprintf("accounts:\n  - {name: alex, username: %s, password_file: %s}\n  - {name: sam, username: %s, password_file: %s}\n",
+		simulator.DemoUsername, alexPW, sam.Username, samPW)
+	if err := os.WriteFile(household, []byte(accounts), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := testkit.SimulatorEnv(t, sim)
+	args := []string{"backfill", "--config.file=" + household, "--peloton.state-dir=" + dir, "--peloton.login-spacing=1ms",
+		"--label=job=peloton", "--output=" + out, "--best-effort", "--until=0s"}
+	logged, err := run(t, env, args...)
+	failedAt := time.Now()
+	if err != nil || !strings.Contains(logged, `account=sam`) || !strings.Contains(logged, `msg="backfill failed"`) {
+		t.Fatalf("--best-effort with sam refused: %v, want exit 0 and sam's failure logged\n%s", err, logged)
+	}
+	if files, _ := filepath.Glob(filepath.Join(out, "*.om")); len(files) != 0 {
+		t.Errorf("files %v left by a household backfill that failed for one rider", files)
+	}
+
+	time.Sleep(2 * time.Second) // the retry's own --until (now) reaches past the failure's time
+	if err := os.WriteFile(samPW, []byte(sam.Password), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	sim.AddWorkoutFor(sam.Username, simulator.Workout{}) // after the failure: not written
+	logged, err = run(t, env, args...)
+	if err != nil || !strings.Contains(logged, "an earlier backfill failed at this time") {
+		t.Fatalf("the retry: %v, want it to stop at the earlier failure\n%s", err, logged)
+	}
+	for _, name := range []string{"alex", "sam"} {
+		text, err := os.ReadFile(filepath.Join(out, name+".om"))
+		if err != nil {
+			t.Fatalf("the retry wrote no %s.om: %v", name, err)
+		}
+		for _, line := range strings.Split(string(text), "\n") {
+			f := strings.Fields(line)
+			if len(f) == 3 && !strings.HasPrefix(line, "#") {
+				if ts, _ := strconv.ParseInt(f[2], 10, 64); ts > failedAt.Unix() {
+					t.Fatalf("%s.om has a sample at %v, after the earlier failure at %v: %s", name, time.Unix(ts, 0), failedAt, line)
+				}
+			}
+		}
+	}
+	if _, err := os.Stat(filepath.Join(out, ".peloton-backfill-first-failure")); err == nil {
+		t.Error("the note of the failure outlived the backfill that succeeded")
+	}
+}
+
+// The demo household's backfill, with the config file the compose example ships: a file per
+// rider, each with the rider's own history.
+func TestBackfillOfTheDemoHousehold(t *testing.T) {
+	needBinary(t)
+	config, err := filepath.Abs("deploy/household/household.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := t.TempDir()
+	logged, err := run(t, nil, "backfill", "--demo", "--demo.workouts=60", "--config.file="+config, "--label=job=peloton", "--output="+out)
+	if err != nil {
+		t.Fatalf("backfill --demo --config.file: %v\n%s", err, logged)
+	}
+	files, _ := filepath.Glob(filepath.Join(out, "*.om"))
+	seen := map[string]string{} // the file without its instance label -> whose
+	for _, f := range files {
+		text, _ := os.ReadFile(f)
+		name := strings.TrimSuffix(filepath.Base(f), ".om")
+		anonymous := strings.ReplaceAll(string(text), `instance="`+name+`"`, `instance=""`)
+		switch {
+		case !strings.Contains(string(text), `peloton_workouts{job="peloton",instance="`+name+`"`):
+			t.Errorf("%s holds no peloton_workouts of %s", f, name)
+		case regexp.MustCompile(`instance="[^"]`).MatchString(anonymous):
+			t.Errorf("%s holds another rider's series", f)
+		case seen[anonymous] != "":
+			t.Errorf("%s and %s backfilled the same history", name, seen[anonymous])
+		}
+		seen[anonymous] = name
+	}
+	if len(files) < 2 {
+		t.Fatalf("files %v: want one per rider of the shipped household\n%s", files, logged)
 	}
 }

@@ -49,6 +49,18 @@ type Account struct {
 	Line                                int // where the account starts in the file
 }
 
+// Streak is the account's streak week: its own zone and first day where it sets them, else
+// the given defaults (the --streak.* flags).
+func (a Account) Streak(zone string, start time.Weekday) (string, time.Weekday) {
+	if a.Timezone != "" {
+		zone = a.Timezone
+	}
+	if a.WeekStartSet {
+		start = a.WeekStart
+	}
+	return zone, start
+}
+
 // Secret says where a password or token comes from: a file, or an environment variable.
 type Secret struct {
 	File string // path of a file holding it
