@@ -191,13 +191,33 @@ func TestComposeHousehold(t *testing.T) {
 	if len(exp.EnvFile) != 0 {
 		t.Errorf("%s: the household reads no env file", householdCompose)
 	}
+	if prom := household.Services["prometheus"].Command; !slices.ContainsFunc(prom, func(a string) bool { return strings.HasPrefix(a, "--storage.tsdb.retention.time=") }) {
+		t.Errorf("%s: Prometheus runs %q: keep --storage.tsdb.retention.time, or the backfilled years are deleted after 15 days", householdCompose, prom)
+	}
+	// Its backfill: every rider of the same config, a file each, once, never the base file's
+	// single simulated member (a phantom rider).
+	bf := household.Services["backfill"]
+	for _, want := range []string{"--demo", "--config.file=" + householdConfigPath, "--output=/backfill", "--best-effort", "--skip-if-exists=/prometheus/peloton-backfill.done"} {
+		if !slices.Contains(bf.Command, want) || slices.ContainsFunc(bf.Command, func(a string) bool { return strings.HasPrefix(a, "--label=instance=") }) {
+			t.Errorf("%s: backfill command %q, want %s and no instance label (each rider's name is its own)", householdCompose, bf.Command, want)
+		}
+	}
+	if !slices.Contains(bf.Volumes, "./"+householdConfig+":"+householdConfigPath+":ro") {
+		t.Errorf("%s: the backfill must read the household config, mounted as the exporter's (%q)", householdCompose, bf.Volumes)
+	}
 
 	// Your household: no demo, the state volume, and every secret file the config names
 	// mounted from household/secrets/ at that path.
 	real := creds.Services["peloton-exporter"]
-	if len(creds.Services) != 1 || slices.Contains(real.Command, "--demo") ||
+	if len(creds.Services) != 2 || slices.Contains(real.Command, "--demo") ||
 		!slices.Equal(real.Command, []string{"--config.file=" + householdConfigPath, "--peloton.state-dir=" + stateDir}) {
 		t.Errorf("%s: command %q, want the config file and --peloton.state-dir=%s, no --demo", householdComposeCreds, real.Command, stateDir)
+	}
+	realBackfill := creds.Services["backfill"]
+	if slices.Contains(realBackfill.Command, "--demo") || !slices.Contains(realBackfill.Command, "--peloton.state-dir="+stateDir) ||
+		!slices.Contains(realBackfill.Command, "--config.file="+householdConfigPath) || !slices.Equal(realBackfill.Secrets, real.Secrets) {
+		t.Errorf("%s: backfill command %q with secrets %q, want the config file, --peloton.state-dir=%s, no --demo, and the exporter's secrets",
+			householdComposeCreds, realBackfill.Command, realBackfill.Secrets, stateDir)
 	}
 	var mounted []string
 	for _, name := range real.Secrets {

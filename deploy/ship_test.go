@@ -1101,11 +1101,11 @@ func checkComposeBackfill(t *testing.T, base, creds composeProject) {
 	if !slices.Contains(bf.Volumes, "backfill:/backfill") || !slices.Contains(bf.Volumes, "prometheus-data:/prometheus:ro") {
 		t.Errorf("backfill: volumes %q, want backfill:/backfill and Prometheus' data read-only (for the mark)", bf.Volumes)
 	}
-	script := strings.Join(blocks.Command, " ")
-	if blocks.Image != prom.Image || !strings.Contains(script, "promtool tsdb create-blocks-from openmetrics --max-block-duration=") ||
-		!strings.Contains(script, "/backfill/peloton.om /prometheus") || !strings.Contains(script, "touch /prometheus/peloton-backfill.done") ||
-		!strings.Contains(script, "if [ -e /prometheus/peloton-backfill.done ]") {
-		t.Errorf("backfill-blocks: want promtool of Prometheus' own image (%s) making blocks into /prometheus once, got %s %q", prom.Image, blocks.Image, script)
+	// What the script does is TestComposeBackfillBlocksScript's; here, that it is promtool of
+	// Prometheus' own version, on the two volumes.
+	if blocks.Image != prom.Image || !strings.Contains(strings.Join(blocks.Command, " "), "promtool tsdb create-blocks-from openmetrics") ||
+		!slices.Contains(blocks.Volumes, "backfill:/backfill") || !slices.Contains(blocks.Volumes, "prometheus-data:/prometheus") {
+		t.Errorf("backfill-blocks: want promtool of Prometheus' own image (%s) on the backfill and Prometheus volumes, got %s %q %q", prom.Image, blocks.Image, blocks.Command, blocks.Volumes)
 	}
 	for _, d := range []struct{ service, after string }{{"backfill-blocks", "backfill"}, {"prometheus", "backfill-blocks"}, {"peloton-exporter", "backfill"}} {
 		if base.Services[d.service].DependsOn[d.after].Condition != "service_completed_successfully" {
@@ -1127,8 +1127,9 @@ func checkComposeBackfill(t *testing.T, base, creds composeProject) {
 
 // The backfill-blocks script, run by sh with the real promtool on its volumes' stand-ins: after
 // a failed --best-effort backfill (no file) it lets the stack start and leaves no mark, so the
-// next start tries again; with a file it makes blocks and leaves the mark; with the mark it
-// does nothing.
+// next start tries again; with a file per rider it makes their blocks beside the data, moves
+// them in, removes the files and leaves the mark (a rider of no workouts, a file of nothing,
+// makes no block and no error); with the mark it does nothing.
 func TestComposeBackfillBlocksScript(t *testing.T) {
 	tool(t, "promtool", "prometheus")
 	var base composeProject
@@ -1144,7 +1145,8 @@ func TestComposeBackfillBlocksScript(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	script := strings.NewReplacer("/backfill/", backfillDir+"/", "/prometheus", promDir).Replace(cmd[0])
+	// Compose makes $$ a $; the volumes are the test's directories.
+	script := strings.NewReplacer("$$", "$", "/backfill/", backfillDir+"/", "/prometheus", promDir).Replace(cmd[0])
 	runScript := func() string {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
@@ -1165,15 +1167,22 @@ func TestComposeBackfillBlocksScript(t *testing.T) {
 		t.Fatalf("without a backfill file: mark left (%v) or %d blocks made", err == nil, blocks())
 	}
 	ts := time.Now().Add(-72 * time.Hour).Unix()
-	om := fmt.Sprintf("# HELP peloton_workouts Workouts.\n# TYPE peloton_workouts gauge\npeloton_workouts{job=\"peloton\"} 3 %d\n# EOF\n", ts)
-	if err := os.WriteFile(filepath.Join(backfillDir, "peloton.om"), []byte(om), 0o644); err != nil {
-		t.Fatal(err)
+	for name, om := range map[string]string{
+		"alex": fmt.Sprintf("# TYPE peloton_workouts gauge\npeloton_workouts{instance=\"alex\"} 3 %d\n# EOF\n", ts),
+		"sam":  fmt.Sprintf("# TYPE peloton_workouts gauge\npeloton_workouts{instance=\"sam\"} 5 %d\n# EOF\n", ts),
+		"kim":  "# EOF\n",
+	} {
+		if err := os.WriteFile(filepath.Join(backfillDir, name+".om"), []byte(om), 0o644); err != nil {
+			t.Fatal(err)
+		}
 	}
 	runScript()
-	if _, err := os.Stat(mark); err != nil || blocks() != 1 {
-		t.Fatalf("with a backfill file: mark %v, %d blocks, want the mark and one block", err, blocks())
+	left, _ := filepath.Glob(filepath.Join(backfillDir, "*.om"))
+	_, staging := os.Stat(filepath.Join(promDir, ".peloton-backfill"))
+	if _, err := os.Stat(mark); err != nil || blocks() != 2 || len(left) != 0 || staging == nil {
+		t.Fatalf("with three files: mark %v, %d blocks, files left %v, staging left %v; want the mark, two blocks, none left", err, blocks(), left, staging == nil)
 	}
-	if out := runScript(); !strings.Contains(out, "backfilled before") || blocks() != 1 {
+	if out := runScript(); !strings.Contains(out, "backfilled before") || blocks() != 2 {
 		t.Errorf("with the mark: %q and %d blocks, want nothing done", out, blocks())
 	}
 }
