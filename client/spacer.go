@@ -14,6 +14,10 @@ import (
 // 100 attempts a day, one more every 14.4 minutes). So a burst of logins, say at start-up,
 // must not come from one address.
 //
+// The spacing holds between the credentials posts, which is what Auth0 sees: a login that is
+// allowed holds the slot until it posts its credentials (after the login page, which may take
+// a while) or ends without posting them, and the next login is spaced from then.
+//
 // It never waits: an account that may not log in now is told when its turn comes (a
 // LoginBackoffError with Turn set), and asks again then. Turns are handed out in the order
 // accounts first ask, so that no account waits forever behind the others; a turn that is not
@@ -23,7 +27,8 @@ type LoginSpacer struct {
 	spacing time.Duration
 
 	mu    sync.Mutex
-	last  time.Time                // the latest login allowed
+	last  time.Time                // the latest credentials post, or end of a login that posted none
+	busy  *loginGate               // the login allowed that has not posted yet, if any
 	tail  time.Time                // the latest turn handed out or login allowed: newcomers queue after it
 	turns map[*loginGate]time.Time // the accounts told to come back, and when
 }
@@ -37,8 +42,9 @@ func NewLoginSpacer(spacing time.Duration) *LoginSpacer {
 	return &LoginSpacer{spacing: spacing, turns: map[*loginGate]time.Time{}}
 }
 
-// take allows g a login now, or returns when its turn comes.
-func (s *LoginSpacer) take(g *loginGate, now time.Time) (turn time.Time, ok bool) {
+// take allows g a login now (nil), or returns a LoginBackoffError with its turn. An allowed
+// login must be followed by done.
+func (s *LoginSpacer) take(g *loginGate, now time.Time) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for k, t := range s.turns {
@@ -53,17 +59,35 @@ func (s *LoginSpacer) take(g *loginGate, now time.Time) (turn time.Time, ok bool
 	}
 	if now.Before(turn) {
 		s.turns[g] = turn
-		return turn, false
+		return &LoginBackoffError{Until: turn, Turn: true}
 	}
-	if next := s.last.Add(s.spacing); !s.last.IsZero() && now.Before(next) {
-		// Its turn came, but an account that took its own turn late took this one too: the
-		// next slot is this account's.
+	// Its turn came, but the slot is not free: a login in flight has yet to post (so the next
+	// post is a spacing after now at the earliest), or one posted less than a spacing ago (an
+	// account that took its own turn late took this one too). The next slot is this account's.
+	next := time.Time{}
+	switch {
+	case s.busy != nil:
+		next = now.Add(s.spacing)
+	case !s.last.IsZero():
+		next = s.last.Add(s.spacing)
+	}
+	if now.Before(next) {
 		s.turns[g] = next
 		s.tail = maxTime(s.tail, next)
-		return next, false
+		return &LoginBackoffError{Until: next, Turn: true}
 	}
 	delete(s.turns, g)
-	s.last = now
+	s.busy = g
 	s.tail = maxTime(s.tail, now)
-	return time.Time{}, true
+	return nil
+}
+
+// done tells that g's login posted its credentials at now, or ended at now without posting
+// them: the next login is spaced from then. Only the first call of a login counts.
+func (s *LoginSpacer) done(g *loginGate, now time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.busy == g {
+		s.busy, s.last = nil, maxTime(s.last, now)
+	}
 }
