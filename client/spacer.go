@@ -29,6 +29,7 @@ type LoginSpacer struct {
 	mu    sync.Mutex
 	last  time.Time                // the latest credentials post, or end of a login that posted none
 	busy  *loginGate               // the login allowed that has not posted yet, if any
+	block time.Time                // Auth0 throttles this address's logins until then
 	tail  time.Time                // the latest turn handed out or login allowed: newcomers queue after it
 	turns map[*loginGate]time.Time // the accounts told to come back, and when
 }
@@ -42,11 +43,16 @@ func NewLoginSpacer(spacing time.Duration) *LoginSpacer {
 	return &LoginSpacer{spacing: spacing, turns: map[*loginGate]time.Time{}}
 }
 
-// take allows g a login now (nil), or returns a LoginBackoffError with its turn. An allowed
-// login must be followed by done.
+// take allows g a login now (nil), or says until when it waits: a LoginBackoffError with its
+// turn, or a RateLimitedError while Auth0 throttles the address. An allowed login must be
+// followed by done.
 func (s *LoginSpacer) take(g *loginGate, now time.Time) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if now.Before(s.block) {
+		return &RateLimitedError{Endpoint: "login", Until: s.block, Reason: "Auth0 throttles logins from this IP, as another account " +
+			"was told; no account logs in with its password until it lifts, by itself"}
+	}
 	for k, t := range s.turns {
 		if now.Sub(t) > turnKept {
 			delete(s.turns, k)
@@ -90,4 +96,21 @@ func (s *LoginSpacer) done(g *loginGate, now time.Time) {
 	if s.busy == g {
 		s.busy, s.last = nil, maxTime(s.last, now)
 	}
+}
+
+// blockUntil stops every account's password logins until until: Auth0's Suspicious IP
+// Throttling answered one of them, and it throttles the address, not the account. It tells
+// whether no block was in force at now, so that a throttle is logged once.
+//
+// Token refreshes go on: they are no login attempts. The throttle's stages are pre-login
+// (logins), pre-user-registration (signups) and pre-custom-token-exchange (Custom Token
+// Exchange's /oauth/token requests) (Auth0 Management API, suspicious-ip-throttling settings;
+// Auth0 docs, "Suspicious IP Throttling" and "Custom Token Exchange attack protection"); no
+// stage covers the refresh-token grant, and the simulator throttles only the credentials post.
+func (s *LoginSpacer) blockUntil(until, now time.Time) (started bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	started = !now.Before(s.block)
+	s.block = maxTime(s.block, until)
+	return started
 }

@@ -39,11 +39,15 @@ type env struct {
 	members []simulator.Member
 }
 
-func newEnv(t *testing.T) *env {
+func newEnv(t *testing.T, opts ...func(*simulator.Config)) *env {
 	t.Helper()
 	members := []simulator.Member{simulator.DemoMember(0), simulator.DemoMember(1), simulator.DemoMember(2)}
 	members[1].Workouts, members[2].Workouts = 60, 80
-	sim, err := simulator.Start(simulator.Config{Workouts: 100, Household: members[1:]})
+	cfg := simulator.Config{Workouts: 100, Household: members[1:]}
+	for _, f := range opts {
+		f(&cfg)
+	}
+	sim, err := simulator.Start(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -388,6 +392,44 @@ func TestSlowLoginPageKeepsTheSpacing(t *testing.T) {
 	}
 	e.waitUp(h, 10*time.Second, "alex", "sam", "kim")
 	e.checkSpacing(spacing, 3)
+}
+
+// When Auth0 throttles the household's address, every account's password logins wait for
+// the throttle's end, not only those of the account that was told.
+func TestIPThrottlingStopsTheHouseholdsLogins(t *testing.T) {
+	e := newEnv(t, func(c *simulator.Config) { c.IPThrottleAfter = 1 })
+	path := e.writeConfig(
+		e.passwordAccount("alex", 0, "a-wrong-password"), // throttles the address
+		e.passwordAccount("sam", 1, e.members[1].Password),
+		e.passwordAccount("kim", 2, e.members[2].Password))
+	h := e.household(func(o *household.Options) { o.LoginSpacing = 100 * time.Millisecond })
+	if err := h.Load(path); err != nil {
+		t.Fatal(err)
+	}
+	// sam is told at its turn; kim, at its own, is rate limited too, one way or the other.
+	deadline := time.Now().Add(10 * time.Second)
+	for !logged(e.logs.String(), "account=kim", "rate limited by Peloton") {
+		if time.Now().After(deadline) {
+			t.Fatalf("kim was not rate limited within 10s:\n%s", e.logs)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := e.sim.Requests(simulator.EndpointLogin); n != 2 {
+		t.Errorf("%d credentials posts, want alex's and sam's only:\n%s", n, e.logs)
+	}
+	if n := strings.Count(e.logs.String(), "Auth0 throttles logins from this IP address"); n != 1 {
+		t.Errorf("the throttling logged %d times, want once:\n%s", n, e.logs)
+	}
+}
+
+// logged tells whether a line of logs holds every one of parts.
+func logged(logs string, parts ...string) bool {
+	for _, line := range strings.Split(logs, "\n") {
+		if !slices.ContainsFunc(parts, func(p string) bool { return !strings.Contains(line, p) }) {
+			return true
+		}
+	}
+	return false
 }
 
 // threeRiders writes a config file of the three members, each with its password.
