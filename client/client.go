@@ -170,6 +170,14 @@ func (c *Client) Stats() []RequestCount {
 // or refresh in progress.
 func (c *Client) TokenExpiry() (time.Time, bool) { return c.tokens.expiry() }
 
+// ReleaseLoginTurn gives up the client's place among the accounts that share its LoginSpacer:
+// call it when the client is done with, and no login of it is in flight.
+func (c *Client) ReleaseLoginTurn() {
+	if sp := c.cfg.LoginSpacer; sp != nil {
+		sp.release(c.tokens.gate, c.cfg.Now())
+	}
+}
+
 // CredentialsRefused tells whether password logins are stopped because Peloton refused the
 // configured credentials (the refusal budget is spent) or blocked the account. It never
 // waits for a login in progress.

@@ -98,6 +98,22 @@ func (s *LoginSpacer) done(g *loginGate, now time.Time) {
 	}
 }
 
+// release drops g's place: a client that is done with gives up the turn it was told to come
+// back for, which would otherwise stay booked for up to turnKept and push the accounts that
+// ask next a slot back.
+func (s *LoginSpacer) release(g *loginGate, now time.Time) {
+	s.mu.Lock()
+	if s.busy == g {
+		s.busy, s.last = nil, maxTime(s.last, now)
+	}
+	delete(s.turns, g)
+	s.tail = s.last
+	for _, t := range s.turns {
+		s.tail = maxTime(s.tail, t)
+	}
+	s.mu.Unlock()
+}
+
 // blockUntil stops every account's password logins until until: Auth0's Suspicious IP
 // Throttling answered one of them, and it throttles the address, not the account. It tells
 // whether no block was in force at now, so that a throttle is logged once.

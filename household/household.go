@@ -377,11 +377,13 @@ func sleep(ctx context.Context, d time.Duration) bool {
 }
 
 // close stops the account's warm-up, refresh and filler, and waits for them; its history is
-// saved and its cache dropped with it.
+// saved and its cache dropped with it, and its turn to log in goes to the others (a changed
+// account's successor queues afresh).
 func (a *Account) close() {
 	a.stop()
 	<-a.warmed
 	a.Exporter.Close()
+	a.Client.ReleaseLoginTurn()
 }
 
 // Account returns the running account of that name.

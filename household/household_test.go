@@ -394,6 +394,38 @@ func TestSlowLoginPageKeepsTheSpacing(t *testing.T) {
 	e.checkSpacing(spacing, 3)
 }
 
+// A changed account that restarts while it waits for its turn to log in does not lose a slot:
+// its old self's turn is given up, not kept booked ahead of its successor.
+func TestRestartedAccountKeepsItsPlaceInTheLoginQueue(t *testing.T) {
+	e := newEnv(t)
+	const spacing = time.Second
+	alex := e.passwordAccount("alex", 0, e.members[0].Password)
+	sam := e.passwordAccount("sam", 1, e.members[1].Password)
+	h := e.household(func(o *household.Options) { o.LoginSpacing = spacing })
+	if err := h.Load(e.writeConfig(alex, sam)); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for !logged(e.logs.String(), "account=sam", "waiting for this account's turn") {
+		if time.Now().After(deadline) {
+			t.Fatalf("sam did not wait for its turn:\n%s", e.logs)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	// sam changes before its turn: its successor asks for a turn of its own.
+	if err := h.Load(e.writeConfig(alex, strings.TrimSuffix(sam, "\n")+"\n    timezone: Europe/Berlin\n")); err != nil {
+		t.Fatal(err)
+	}
+	e.waitUp(h, 10*time.Second, "alex", "sam")
+	ins := e.sim.SignIns()
+	if len(ins) != 2 {
+		t.Fatalf("%d credentials posts, want one per account: %+v", len(ins), ins)
+	}
+	if gap := ins[1].At.Sub(ins[0].At); gap > spacing*3/2 {
+		t.Errorf("the restarted sam logged in %v after alex: a slot later than the spacing of %v", gap, spacing)
+	}
+}
+
 // When Auth0 throttles the household's address, every account's password logins wait for
 // the throttle's end, not only those of the account that was told.
 func TestIPThrottlingStopsTheHouseholdsLogins(t *testing.T) {
