@@ -26,6 +26,8 @@ const (
 	householdScrapeConfig = "kubernetes-household/scrapeconfig.yaml"
 	householdSecret       = "kubernetes-household/secret.example.yaml"
 
+	householdMemoryLimit = "160Mi" // the overlay's, for up to twenty accounts
+
 	householdConfigPath = "/etc/peloton_exporter/household.yml" // where the exporter reads it
 	exporterAddress     = "peloton-exporter:10070"              // the compose service, the Kubernetes Service
 )
@@ -264,6 +266,11 @@ func TestKustomizeBuildHousehold(t *testing.T) {
 	}
 	if len(c.Env) != 0 {
 		t.Errorf("the household's container reads credentials from the environment too: %+v", c.Env)
+	}
+	// Twenty accounts need 20 MiB + 3 MiB each and the garbage collector's headroom: not the
+	// single account's limit.
+	if got := c.Resources.Limits["memory"]; got != householdMemoryLimit {
+		t.Errorf("container memory limit %q, want %s for up to twenty accounts", got, householdMemoryLimit)
 	}
 	sc := c.SecurityContext
 	if sc == nil || !isTrue(sc.ReadOnlyRootFilesystem) || !isTrue(sc.RunAsNonRoot) || d.Spec.Replicas == nil || *d.Spec.Replicas != 1 {
