@@ -7,6 +7,7 @@ package deploy_test
 // fails here.
 
 import (
+	"encoding/json"
 	"fmt"
 	"path"
 	"regexp"
@@ -352,5 +353,36 @@ func TestKustomizeBuildHousehold(t *testing.T) {
 	}
 	if regexp.MustCompile(`(?m)^\s*-\s*secret\.example\.yaml`).Match(readFiles(t, householdKustomize+"/kustomization.yaml")[householdKustomize+"/kustomization.yaml"]) {
 		t.Error("the example Secret is part of the kustomization: its placeholders would be applied")
+	}
+}
+
+// The dashboard's Household row says what its panels show: a title that names a unit of time
+// is shown in that unit.
+func TestHouseholdPanelsShowTheUnitTheirTitleNames(t *testing.T) {
+	var d struct {
+		Panels []struct {
+			Title       string
+			FieldConfig struct {
+				Defaults struct{ Unit string }
+			} `json:"fieldConfig"`
+		}
+	}
+	if err := json.Unmarshal(readFiles(t, dashboardFile)[dashboardFile], &d); err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, p := range d.Panels {
+		if !strings.HasPrefix(p.Title, "Household: ") {
+			continue
+		}
+		n++
+		for word, unit := range map[string]string{"seconds": "s", "minutes": "m", "hours": "h"} {
+			if strings.Contains(p.Title, word) && p.FieldConfig.Defaults.Unit != unit {
+				t.Errorf("panel %q shows unit %q, want %q", p.Title, p.FieldConfig.Defaults.Unit, unit)
+			}
+		}
+	}
+	if n != 3 {
+		t.Errorf("%d Household panels, want workouts, time and output", n)
 	}
 }
