@@ -170,8 +170,8 @@ func (c *Client) Stats() []RequestCount {
 // or refresh in progress.
 func (c *Client) TokenExpiry() (time.Time, bool) { return c.tokens.expiry() }
 
-// ReleaseLoginTurn gives up the client's place among the accounts that share its LoginSpacer:
-// call it when the client is done with, and no login of it is in flight.
+// ReleaseLoginTurn gives up the client's place among the accounts that share its LoginSpacer,
+// for a client that is done with.
 func (c *Client) ReleaseLoginTurn() {
 	if sp := c.cfg.LoginSpacer; sp != nil {
 		sp.release(c.tokens.gate, c.cfg.Now())

@@ -18,6 +18,8 @@ import (
 // allowed holds the slot until it posts its credentials (after the login page, which may take
 // a while) or ends without posting them, and the next login is spaced from then.
 //
+// While Auth0 throttles the address, no account logs in at all (blockUntil).
+//
 // It never waits: an account that may not log in now is told when its turn comes (a
 // LoginBackoffError with Turn set), and asks again then. Turns are handed out in the order
 // accounts first ask, so that no account waits forever behind the others; a turn that is not
@@ -102,16 +104,14 @@ func (s *LoginSpacer) done(g *loginGate, now time.Time) {
 // back for, which would otherwise stay booked for up to turnKept and push the accounts that
 // ask next a slot back.
 func (s *LoginSpacer) release(g *loginGate, now time.Time) {
+	s.done(g, now)
 	s.mu.Lock()
-	if s.busy == g {
-		s.busy, s.last = nil, maxTime(s.last, now)
-	}
+	defer s.mu.Unlock()
 	delete(s.turns, g)
 	s.tail = s.last
 	for _, t := range s.turns {
 		s.tail = maxTime(s.tail, t)
 	}
-	s.mu.Unlock()
 }
 
 // blockUntil stops every account's password logins until until: Auth0's Suspicious IP
