@@ -3,11 +3,11 @@ package main
 // The household (issue 12): twenty accounts of 2,000 workouts each in one exporter, run from a
 // config file against a simulated household that the bench hosts itself (so that the
 // exporter's memory is its own, without the simulator's), reached through the simulator's
-// CONNECT proxy and CA as a real deployment reaches Peloton. The detail filler is off in this
-// phase (--no-peloton.workout-detail): its first fill is phase D's measurement, and a fill of
-// 40,000 graphs is a minute or more of simulator CPU on the machine being measured.
-// --household-detail turns it on, at a 1ms shared pace, and waits for the fill before the rest,
-// so that the memory figures include every workout's detail.
+// CONNECT proxy and CA as a real deployment reaches Peloton. The detail filler is on, as it is
+// by default, at a 1ms shared pace (the default's 1s would take eleven hours for 40,000
+// graphs), and the fill is waited for before the rest, so that the memory figures include every
+// workout's detail. --household-no-detail turns it off (--no-peloton.workout-detail), for a
+// quicker run: the fill is a minute or more of simulator CPU on the machine being measured.
 
 import (
 	"context"
@@ -55,7 +55,7 @@ type householdResult struct {
 	Logins        int           `json:"cold_start_logins"`
 	MinLoginGap   time.Duration `json:"cold_start_min_login_gap_ns"`
 	RestartUp     time.Duration `json:"restart_ns"` // the same state directory, saved tokens
-	Detail        bool          `json:"detail"`     // the detail filler ran (--household-detail)
+	Detail        bool          `json:"detail"`     // the detail filler ran (unless --household-no-detail)
 	DetailFill    time.Duration `json:"detail_fill_ns"`
 	RestartLogins int           `json:"restart_logins"`
 	Levels        []householdLevel
@@ -189,9 +189,10 @@ func measureHousehold(ctx context.Context, cfg config, tmp, bin string) (househo
 		return r, err
 	}
 
-	detail := []string{"--no-peloton.workout-detail"}
-	if cfg.householdDetail {
-		r.Detail, detail = true, []string{"--peloton.detail-interval=1ms"}
+	r.Detail = !cfg.householdNoDetail
+	detail := []string{"--peloton.detail-interval=1ms"}
+	if !r.Detail {
+		detail = []string{"--no-peloton.workout-detail"}
 	}
 
 	// --- Cold start: no saved tokens, every account logs in, at its turn. ---
@@ -217,29 +218,23 @@ func measureHousehold(ctx context.Context, cfg config, tmp, bin string) (househo
 	probes := probeURLs(hh)
 	if r.Detail {
 		logf("household: waiting for the detail of %d workouts", householdAccounts*householdWorkouts)
-		start := time.Now()
-		for pending := math.Inf(1); pending > 0; {
-			if time.Since(start) > 15*time.Minute {
-				return r, fmt.Errorf("household: %v details still pending after 15 minutes", pending)
-			}
-			time.Sleep(time.Second)
-			states, err := readAll(ctx, probes)
-			if err != nil {
-				return r, err
-			}
-			pending = 0
-			for _, st := range states {
-				pending += st.pending
-			}
+		if r.DetailFill, err = waitFilled(ctx, probes); err != nil {
+			return r, fmt.Errorf("household: %w", err)
 		}
-		r.DetailFill, r.RSS.AfterFill = time.Since(start), rssOf(hh.child)
+		r.RSS.AfterFill = rssOf(hh.child)
 		logf("household: detail filled in %s", r.DetailFill.Round(time.Second))
 	}
 
-	// --- A single-account exporter of the first member, beside, for the comparison. ---
-	single, _, err := startSingle(ctx, dir, bin, env, members[0])
+	// --- A single-account exporter of the first member, beside, for the comparison: the same
+	// flags, and so the same series, as its probe. ---
+	single, _, err := startSingle(ctx, dir, bin, env, members[0], detail...)
 	if err != nil {
 		return r, err
+	}
+	if r.Detail {
+		if _, err := waitFilled(ctx, []string{single.url}); err != nil {
+			return r, fmt.Errorf("single account: %w", err)
+		}
 	}
 	before, err := readAll(ctx, probes)
 	if err != nil {
@@ -321,10 +316,31 @@ func probeURLs(e *exporter) []string {
 	return out
 }
 
-// readAll reads the state of every account through its probe.
-func readAll(ctx context.Context, probes []string) ([]exporterState, error) {
+// waitFilled waits until the exporters at urls have no workout detail pending, and says how
+// long that took.
+func waitFilled(ctx context.Context, urls []string) (time.Duration, error) {
+	start := time.Now()
+	for pending := math.Inf(1); pending > 0; {
+		if time.Since(start) > 15*time.Minute {
+			return 0, fmt.Errorf("%v details still pending after 15 minutes", pending)
+		}
+		time.Sleep(time.Second)
+		states, err := readAll(ctx, urls)
+		if err != nil {
+			return 0, err
+		}
+		pending = 0
+		for _, st := range states {
+			pending += st.pending
+		}
+	}
+	return time.Since(start), nil
+}
+
+// readAll reads the state behind each of urls: an account's probe, or an exporter's /metrics.
+func readAll(ctx context.Context, urls []string) ([]exporterState, error) {
 	var out []exporterState
-	for _, u := range probes {
+	for _, u := range urls {
 		st, err := readExporter(ctx, u)
 		if err != nil {
 			return nil, err
@@ -334,14 +350,14 @@ func readAll(ctx context.Context, probes []string) ([]exporterState, error) {
 	return out, nil
 }
 
-// startSingle starts a single-account exporter for member m, with the flags of the household's.
-func startSingle(ctx context.Context, dir, bin string, env []string, m simulator.Member) (*exporter, exporterState, error) {
+// startSingle starts a single-account exporter for member m, with the household's flags extra.
+func startSingle(ctx context.Context, dir, bin string, env []string, m simulator.Member, extra ...string) (*exporter, exporterState, error) {
 	addr, err := freeAddr()
 	if err != nil {
 		return nil, exporterState{}, err
 	}
-	args := []string{"--peloton.state-file=" + filepath.Join(dir, "single.json"), "--no-peloton.workout-detail",
-		"--web.listen-address=" + addr, "--log.level=warn"}
+	args := append([]string{"--peloton.state-file=" + filepath.Join(dir, "single.json"),
+		"--web.listen-address=" + addr, "--log.level=warn"}, extra...)
 	ch, err := startChild("exporter S", bin, args, filepath.Join(dir, "exporter-S.log"), nil,
 		append(env, "PELOTON_USERNAME="+m.Username, "PELOTON_PASSWORD="+m.Password)...)
 	if err != nil {

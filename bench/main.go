@@ -39,9 +39,9 @@ type config struct {
 	memPhase  time.Duration // wall time of the many-refreshes memory phase
 	memSample time.Duration // RSS sampling period in it
 	memRate   float64       // scrapes per second in it
-	// householdOnly runs the household phase H alone; householdDetail fills every workout's
-	// detail in it first.
-	householdOnly, householdDetail bool
+	// householdOnly runs the household phase H alone; householdNoDetail runs it without the
+	// detail filler.
+	householdOnly, householdNoDetail bool
 }
 
 func main() {
@@ -59,7 +59,7 @@ func main() {
 	flag.DurationVar(&cfg.ttlPhase, "ttl-phase", 20*time.Second, "duration of the --peloton.cache-ttl=2s phase")
 	flag.DurationVar(&cfg.memPhase, "mem-phase", 60*time.Second, "duration of the --peloton.cache-ttl=1s memory phase")
 	flag.BoolVar(&cfg.householdOnly, "household-only", false, "run only phase H, the household of 20 accounts")
-	flag.BoolVar(&cfg.householdDetail, "household-detail", false, "phase H with the detail filler on: every workout's detail fetched (at a 1ms pace) before the measurements")
+	flag.BoolVar(&cfg.householdNoDetail, "household-no-detail", false, "phase H without the detail filler (on by default, as in the exporter: every workout's detail fetched at a 1ms pace before the measurements)")
 	flag.StringVar(&serve, "serve-ceiling", "", "internal: serve the captured response in `file` on the listener at fd 3")
 	flag.Parse()
 

@@ -362,7 +362,7 @@ func (r *results) printHousehold(p func(string, ...any)) {
 		p("           detail filler on: %d workouts' detail fetched at a 1ms pace in %s, then kept in the history files; --peloton.login-spacing=%s",
 			h.Accounts*h.Workouts, h.DetailFill.Round(time.Second), h.Spacing)
 	} else {
-		p("           detail filler off (--no-peloton.workout-detail; phase D measures the fill), --peloton.login-spacing=%s", h.Spacing)
+		p("           detail filler off (--household-no-detail), --peloton.login-spacing=%s", h.Spacing)
 	}
 	p("  cold start, no saved tokens: %d logins, at least %s apart, every account up after %s (at the default 1m spacing: about %s)",
 		h.Logins, h.MinLoginGap.Round(time.Millisecond), h.ColdStart.Round(100*time.Millisecond), hm(time.Duration(max(h.Accounts-1, 0))*time.Minute))

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/go-kit/log"
+	"github.com/go-kit/log/level"
 )
 
 // Today's values used by Peloton's web app; every one is configurable because Peloton may
@@ -111,6 +112,7 @@ type Client struct {
 	// retryAfter is, by host, until when a 429 asked us to wait: a login throttled on the
 	// auth host must not stop API calls that have a valid token, nor the API's 429 a login.
 	retryAfter map[string]time.Time
+	authHost   string // as retryAfter keys it
 }
 
 // RequestCount names one (endpoint, code) pair of the request counter; code is the HTTP status
@@ -129,6 +131,7 @@ func New(cfg Config) (*Client, error) {
 			return nil, fmt.Errorf("invalid URL %q: want http(s)://host[:port]", u)
 		}
 	}
+	auth, _ := url.Parse(cfg.AuthURL) // checked above
 	c := &Client{
 		cfg: cfg,
 		http: &http.Client{
@@ -139,6 +142,7 @@ func New(cfg Config) (*Client, error) {
 		},
 		counts:     map[RequestCount]uint64{},
 		retryAfter: map[string]time.Time{},
+		authHost:   strings.ToLower(auth.Host),
 	}
 	c.tokens = newTokenSource(c)
 	return c, nil
@@ -165,6 +169,14 @@ func (c *Client) Stats() []RequestCount {
 // TokenExpiry is the expiry of the access token in use, if known. It never waits for a login
 // or refresh in progress.
 func (c *Client) TokenExpiry() (time.Time, bool) { return c.tokens.expiry() }
+
+// ReleaseLoginTurn gives up the client's place among the accounts that share its LoginSpacer,
+// for a client that is done with.
+func (c *Client) ReleaseLoginTurn() {
+	if sp := c.cfg.LoginSpacer; sp != nil {
+		sp.release(c.tokens.gate, c.cfg.Now())
+	}
+}
 
 // CredentialsRefused tells whether password logins are stopped because Peloton refused the
 // configured credentials (the refusal budget is spent) or blocked the account. It never
@@ -217,10 +229,16 @@ func (c *Client) send(ctx context.Context, hc *http.Client, endpoint string, req
 	// of this IP is one, and lifts by itself (isAccountBlocked).
 	if resp.StatusCode == http.StatusTooManyRequests && !isAccountBlocked(r) {
 		wait, reason := time.Minute, ""
-		if isIPThrottled(r) {
+		throttled := isIPThrottled(r)
+		if throttled {
 			wait, reason = ipThrottleWait, "Auth0 throttles logins from this IP after many failed ones; it lifts by itself"
 		}
 		until := c.cfg.Now().Add(retryWait(resp.Header, c.cfg.Now(), wait))
+		// The throttle is on the address: the accounts that share it wait too.
+		if sp := c.cfg.LoginSpacer; throttled && host == c.authHost && sp != nil && sp.blockUntil(until, c.cfg.Now()) {
+			level.Warn(c.cfg.Logger).Log("msg", "Auth0 throttles logins from this IP address: no account logs in with its password until it lifts",
+				"until", until.UTC().Format(time.RFC3339))
+		}
 		c.mu.Lock()
 		if until.After(c.retryAfter[host]) {
 			c.retryAfter[host] = until

@@ -163,13 +163,23 @@ func (g *loginGate) admit(stop *loginStop) (*loginStop, error) {
 	if now.Before(next) {
 		return cur, &LoginBackoffError{Until: next, Cause: lastErr}
 	}
-	// Last, so that a login the spacer allows is a login tried.
+	// Last, so that a login the spacer allows is a login tried (and ended by record).
 	if sp := g.cfg.LoginSpacer; sp != nil {
-		if turn, ok := sp.take(g, now); !ok {
-			return cur, &LoginBackoffError{Until: turn, Turn: true}
+		if err := sp.take(g, now); err != nil {
+			return cur, err
 		}
 	}
 	return cur, nil
+}
+
+// releaseSlot frees the spacer's slot that admit took: the next account's login is spaced from
+// now. It is called as the credentials go out, since the spacing that Auth0 sees runs from
+// there and not from admit, which came before the login page; and when the login ends, which
+// frees a slot that no post did.
+func (g *loginGate) releaseSlot() {
+	if sp := g.cfg.LoginSpacer; sp != nil {
+		sp.done(g, g.cfg.Now())
+	}
 }
 
 // charge is the budget cur (from admit) with one more refused attempt: what is saved before
@@ -203,6 +213,7 @@ func (g *loginGate) forCredentials(cur *loginStop) *loginStop {
 // a post that got no answer, keeps the charge; any other answer gives it back.
 func (g *loginGate) record(cur, charged *loginStop, err error) *loginStop {
 	now := g.cfg.Now()
+	g.releaseSlot()
 	g.mu.Lock()
 	if err == nil {
 		g.failures, g.rejections, g.lastErr = 0, 0, nil

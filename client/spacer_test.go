@@ -2,6 +2,7 @@ package client_test
 
 import (
 	"errors"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -113,5 +114,60 @@ func TestLoginSpacerSkipsAnUntakenTurn(t *testing.T) {
 	e.clock.Advance(50 * time.Second)
 	if _, err := clients[1].UserID(ctx(t)); err != nil {
 		t.Fatalf("the late second account at its new turn: %v", err)
+	}
+}
+
+// Auth0's Suspicious IP Throttling is on the address: once one account is told, no account
+// posts its password until the throttle lifts (logged once), while token refreshes go on.
+func TestIPThrottlingStopsEveryAccountsPasswordLogins(t *testing.T) {
+	members := []simulator.Member{simulator.DemoMember(0), simulator.DemoMember(1), simulator.DemoMember(2)}
+	e := newEnv(t, simulator.Config{Workouts: 30, Household: members[1:], IPThrottleAfter: 1})
+	const spacing = time.Minute
+	spacer := client.NewLoginSpacer(spacing)
+	account := func(m simulator.Member, password string) *client.Client {
+		cfg := e.config()
+		cfg.Username, cfg.Password, cfg.StateFile, cfg.LoginSpacer = m.Username, password, "", spacer
+		return e.client(cfg)
+	}
+	_, refresh, err := e.sim.IssueTokensFor(members[2].Username)
+	if err != nil {
+		t.Fatal(err)
+	}
+	refreshing := e.tokenConfig("", refresh)
+	refreshing.StateFile, refreshing.LoginSpacer = "", spacer
+
+	// A wrong password: the address is throttled from here on.
+	if _, err := account(members[0], "a-wrong-password").UserID(ctx(t)); !errors.Is(err, client.ErrCredentialsRefused) {
+		t.Fatalf("the wrong password: %v", err)
+	}
+	e.clock.Advance(spacing)
+	if _, err := account(members[1], members[1].Password).UserID(ctx(t)); !strings.Contains(fmt.Sprint(err), "throttles logins from this IP") {
+		t.Fatalf("the next account at its turn: %v, want Auth0's throttling", err)
+	}
+	posts := e.sim.Requests(simulator.EndpointLogin)
+
+	// Another account's turn comes: it does not post.
+	e.clock.Advance(spacing)
+	other := account(members[0], members[0].Password)
+	_, err = other.UserID(ctx(t))
+	var rl *client.RateLimitedError
+	if !errors.As(err, &rl) || rl.Until.Sub(e.clock.Now()) != 14*time.Minute {
+		t.Errorf("an account during the throttling: %v, want to wait for its end, 14m from now", err)
+	}
+	if n := e.sim.Requests(simulator.EndpointLogin) - posts; n != 0 {
+		t.Errorf("%d credentials posts while Auth0 throttles the address", n)
+	}
+	if n := strings.Count(e.logs.String(), "Auth0 throttles logins from this IP address"); n != 1 {
+		t.Errorf("the throttling logged %d times, want once:\n%s", n, e.logs)
+	}
+	// A refresh is no login: it goes on.
+	if _, err := e.client(refreshing).UserID(ctx(t)); err != nil {
+		t.Errorf("a token refresh during the throttling: %v", err)
+	}
+
+	// Once it lifts, logins resume (the simulator grants an attempt every 14.4 minutes).
+	e.clock.Advance(14 * time.Minute)
+	if _, err := other.UserID(ctx(t)); err != nil {
+		t.Errorf("after the throttling: %v", err)
 	}
 }

@@ -269,6 +269,7 @@ func (ts *tokenSource) passwordLogin(ctx context.Context, stop *loginStop) (*tok
 	}
 	var charged *loginStop
 	tr, err := ts.c.login(ctx, func() {
+		ts.gate.releaseSlot()
 		charged = ts.gate.charge(stop)
 		ts.mu.Lock()
 		defer ts.mu.Unlock()

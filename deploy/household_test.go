@@ -7,6 +7,7 @@ package deploy_test
 // fails here.
 
 import (
+	"encoding/json"
 	"fmt"
 	"path"
 	"regexp"
@@ -25,6 +26,8 @@ const (
 	householdKustomize    = "kubernetes-household"
 	householdScrapeConfig = "kubernetes-household/scrapeconfig.yaml"
 	householdSecret       = "kubernetes-household/secret.example.yaml"
+
+	householdMemoryLimit = "160Mi" // the overlay's, for up to twenty accounts
 
 	householdConfigPath = "/etc/peloton_exporter/household.yml" // where the exporter reads it
 	exporterAddress     = "peloton-exporter:10070"              // the compose service, the Kubernetes Service
@@ -285,6 +288,11 @@ func TestKustomizeBuildHousehold(t *testing.T) {
 	if len(c.Env) != 0 {
 		t.Errorf("the household's container reads credentials from the environment too: %+v", c.Env)
 	}
+	// Twenty accounts need 20 MiB + 3 MiB each and the garbage collector's headroom: not the
+	// single account's limit.
+	if got := c.Resources.Limits["memory"]; got != householdMemoryLimit {
+		t.Errorf("container memory limit %q, want %s for up to twenty accounts", got, householdMemoryLimit)
+	}
 	sc := c.SecurityContext
 	if sc == nil || !isTrue(sc.ReadOnlyRootFilesystem) || !isTrue(sc.RunAsNonRoot) || d.Spec.Replicas == nil || *d.Spec.Replicas != 1 {
 		t.Errorf("the overlay lost the base's settings: %s, replicas %v", show(sc), d.Spec.Replicas)
@@ -365,5 +373,36 @@ func TestKustomizeBuildHousehold(t *testing.T) {
 	}
 	if regexp.MustCompile(`(?m)^\s*-\s*secret\.example\.yaml`).Match(readFiles(t, householdKustomize+"/kustomization.yaml")[householdKustomize+"/kustomization.yaml"]) {
 		t.Error("the example Secret is part of the kustomization: its placeholders would be applied")
+	}
+}
+
+// The dashboard's Household row says what its panels show: a title that names a unit of time
+// is shown in that unit.
+func TestHouseholdPanelsShowTheUnitTheirTitleNames(t *testing.T) {
+	var d struct {
+		Panels []struct {
+			Title       string
+			FieldConfig struct {
+				Defaults struct{ Unit string }
+			} `json:"fieldConfig"`
+		}
+	}
+	if err := json.Unmarshal(readFiles(t, dashboardFile)[dashboardFile], &d); err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, p := range d.Panels {
+		if !strings.HasPrefix(p.Title, "Household: ") {
+			continue
+		}
+		n++
+		for word, unit := range map[string]string{"seconds": "s", "minutes": "m", "hours": "h"} {
+			if strings.Contains(p.Title, word) && p.FieldConfig.Defaults.Unit != unit {
+				t.Errorf("panel %q shows unit %q, want %q", p.Title, p.FieldConfig.Defaults.Unit, unit)
+			}
+		}
+	}
+	if n != 3 {
+		t.Errorf("%d Household panels, want workouts, time and output", n)
 	}
 }

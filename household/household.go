@@ -196,7 +196,11 @@ func ReadCredentials(a config.Account, lookup func(string) (string, bool), logge
 }
 
 // Load reads the config file at path and makes the running set follow it. When the file does
-// not load, or an account in it cannot start, nothing changes and the error says why.
+// not load, or an account's secrets cannot be read or it has no way in, nothing changes and the
+// error says why. An account whose client cannot be built (only a bad shared client setting,
+// which main checks at start, can do that) is left out and the error counts it; if it was a
+// changed account, its old self has stopped already, since a successor must not read the
+// state file while its predecessor may still rotate the tokens in it.
 func (h *Household) Load(path string) error {
 	h.reload.Lock()
 	defer h.reload.Unlock()
@@ -377,11 +381,13 @@ func sleep(ctx context.Context, d time.Duration) bool {
 }
 
 // close stops the account's warm-up, refresh and filler, and waits for them; its history is
-// saved and its cache dropped with it.
+// saved and its cache dropped with it, and its turn to log in goes to the others (a changed
+// account's successor queues afresh).
 func (a *Account) close() {
 	a.stop()
 	<-a.warmed
 	a.Exporter.Close()
+	a.Client.ReleaseLoginTurn()
 }
 
 // Account returns the running account of that name.

@@ -39,11 +39,15 @@ type env struct {
 	members []simulator.Member
 }
 
-func newEnv(t *testing.T) *env {
+func newEnv(t *testing.T, opts ...func(*simulator.Config)) *env {
 	t.Helper()
 	members := []simulator.Member{simulator.DemoMember(0), simulator.DemoMember(1), simulator.DemoMember(2)}
 	members[1].Workouts, members[2].Workouts = 60, 80
-	sim, err := simulator.Start(simulator.Config{Workouts: 100, Household: members[1:]})
+	cfg := simulator.Config{Workouts: 100, Household: members[1:]}
+	for _, f := range opts {
+		f(&cfg)
+	}
+	sim, err := simulator.Start(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -359,35 +363,129 @@ func accountUp(t *testing.T, h *household.Household, name string) float64 {
 func TestColdStartSpacesTheLogins(t *testing.T) {
 	e := newEnv(t)
 	const spacing = time.Second
-	path := e.writeConfig(
-		e.passwordAccount("alex", 0, e.members[0].Password),
-		e.passwordAccount("sam", 1, e.members[1].Password),
-		e.passwordAccount("kim", 2, e.members[2].Password))
 	h := e.household(func(o *household.Options) { o.LoginSpacing = spacing })
 	start := time.Now()
-	if err := h.Load(path); err != nil {
+	if err := h.Load(e.threeRiders()); err != nil {
 		t.Fatal(err)
 	}
 	e.waitUp(h, 10*time.Second, "alex", "sam", "kim")
 	took := time.Since(start)
-	ins := e.sim.SignIns()
-	if len(ins) != 3 {
-		t.Fatalf("%d sign-ins, want one per account: %+v", len(ins), ins)
-	}
-	// The simulator notes a login when the credentials arrive, a few steps after the spacer
-	// allowed it (the client's own tests check the spacer to the nanosecond, on a fake clock):
-	// on a busy machine those steps may take one login longer than the next, so the gaps are
-	// held to half the spacing, which logins at once (a few milliseconds apart) are far from.
-	for i := 1; i < len(ins); i++ {
-		if gap := ins[i].At.Sub(ins[i-1].At); gap < spacing/2 {
-			t.Errorf("logins %d and %d came %v apart, under the spacing of %v", i-1, i, gap, spacing)
-		}
-	}
+	e.checkSpacing(spacing, 3)
 	if took > 2*spacing+3*time.Second {
 		t.Errorf("all three up only after %v", took)
 	}
 	if !strings.Contains(e.logs.String(), "waiting for this account's turn to log in") {
 		t.Errorf("no account said it waited for its turn:\n%s", e.logs)
+	}
+}
+
+// A slow login page delays a login's credentials post, not the next account's: the spacing
+// holds between the posts, as Auth0 sees them, not between the starts of the logins.
+func TestSlowLoginPageKeepsTheSpacing(t *testing.T) {
+	e := newEnv(t)
+	const spacing = time.Second
+	// The first login's page takes most of a spacing; the next login's is quick.
+	e.sim.InjectFault(simulator.EndpointLoginPage, simulator.Fault{Delay: 900 * time.Millisecond, Times: 1})
+	h := e.household(func(o *household.Options) { o.LoginSpacing = spacing })
+	if err := h.Load(e.threeRiders()); err != nil {
+		t.Fatal(err)
+	}
+	e.waitUp(h, 10*time.Second, "alex", "sam", "kim")
+	e.checkSpacing(spacing, 3)
+}
+
+// A changed account that restarts while it waits for its turn to log in does not lose a slot:
+// its old self's turn is given up, not kept booked ahead of its successor.
+func TestRestartedAccountKeepsItsPlaceInTheLoginQueue(t *testing.T) {
+	e := newEnv(t)
+	const spacing = time.Second
+	alex := e.passwordAccount("alex", 0, e.members[0].Password)
+	sam := e.passwordAccount("sam", 1, e.members[1].Password)
+	h := e.household(func(o *household.Options) { o.LoginSpacing = spacing })
+	if err := h.Load(e.writeConfig(alex, sam)); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for !logged(e.logs.String(), "account=sam", "waiting for this account's turn") {
+		if time.Now().After(deadline) {
+			t.Fatalf("sam did not wait for its turn:\n%s", e.logs)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	// sam changes before its turn: its successor asks for a turn of its own.
+	if err := h.Load(e.writeConfig(alex, strings.TrimSuffix(sam, "\n")+"\n    timezone: Europe/Berlin\n")); err != nil {
+		t.Fatal(err)
+	}
+	e.waitUp(h, 10*time.Second, "alex", "sam")
+	ins := e.sim.SignIns()
+	if len(ins) != 2 {
+		t.Fatalf("%d credentials posts, want one per account: %+v", len(ins), ins)
+	}
+	if gap := ins[1].At.Sub(ins[0].At); gap > spacing*3/2 {
+		t.Errorf("the restarted sam logged in %v after alex: a slot later than the spacing of %v", gap, spacing)
+	}
+}
+
+// When Auth0 throttles the household's address, every account's password logins wait for
+// the throttle's end, not only those of the account that was told.
+func TestIPThrottlingStopsTheHouseholdsLogins(t *testing.T) {
+	e := newEnv(t, func(c *simulator.Config) { c.IPThrottleAfter = 1 })
+	path := e.writeConfig(
+		e.passwordAccount("alex", 0, "a-wrong-password"), // throttles the address
+		e.passwordAccount("sam", 1, e.members[1].Password),
+		e.passwordAccount("kim", 2, e.members[2].Password))
+	h := e.household(func(o *household.Options) { o.LoginSpacing = 100 * time.Millisecond })
+	if err := h.Load(path); err != nil {
+		t.Fatal(err)
+	}
+	// sam is told at its turn; kim, at its own, is rate limited too, one way or the other.
+	deadline := time.Now().Add(10 * time.Second)
+	for !logged(e.logs.String(), "account=kim", "rate limited by Peloton") {
+		if time.Now().After(deadline) {
+			t.Fatalf("kim was not rate limited within 10s:\n%s", e.logs)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := e.sim.Requests(simulator.EndpointLogin); n != 2 {
+		t.Errorf("%d credentials posts, want alex's and sam's only:\n%s", n, e.logs)
+	}
+	if n := strings.Count(e.logs.String(), "Auth0 throttles logins from this IP address"); n != 1 {
+		t.Errorf("the throttling logged %d times, want once:\n%s", n, e.logs)
+	}
+}
+
+// logged tells whether a line of logs holds every one of parts.
+func logged(logs string, parts ...string) bool {
+	for _, line := range strings.Split(logs, "\n") {
+		if !slices.ContainsFunc(parts, func(p string) bool { return !strings.Contains(line, p) }) {
+			return true
+		}
+	}
+	return false
+}
+
+// threeRiders writes a config file of the three members, each with its password.
+func (e *env) threeRiders() string {
+	return e.writeConfig(
+		e.passwordAccount("alex", 0, e.members[0].Password),
+		e.passwordAccount("sam", 1, e.members[1].Password),
+		e.passwordAccount("kim", 2, e.members[2].Password))
+}
+
+// checkSpacing wants n credentials posts, each at least spacing after the one before as the
+// simulator saw them. The slack is for the simulator's clock, which notes a post once it has
+// read it, a few milliseconds after the client noted it.
+func (e *env) checkSpacing(spacing time.Duration, n int) {
+	e.t.Helper()
+	const slack = 100 * time.Millisecond
+	ins := e.sim.SignIns()
+	if len(ins) != n {
+		e.t.Fatalf("%d credentials posts, want %d: %+v", len(ins), n, ins)
+	}
+	for i := 1; i < len(ins); i++ {
+		if gap := ins[i].At.Sub(ins[i-1].At); gap < spacing-slack {
+			e.t.Errorf("credentials posts %d and %d came %v apart, under the spacing of %v", i-1, i, gap, spacing)
+		}
 	}
 }
 
