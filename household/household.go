@@ -316,12 +316,7 @@ func (h *Household) start(a config.Account, creds Credentials, delay time.Durati
 	copts.Logger = logger
 	copts.History = history.Open(historyFile, logger)
 	copts.DetailShared = h.detailPace
-	if a.Timezone != "" {
-		copts.Timezone = a.Timezone
-	}
-	if a.WeekStartSet {
-		copts.WeekStart = a.WeekStart
-	}
+	copts.Timezone, copts.WeekStart = a.Streak(copts.Timezone, copts.WeekStart)
 	exp := collector.New(c, copts)
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(exp)
