@@ -117,12 +117,11 @@ func runHousehold(cfg client.Config, sc serveConfig, hf householdFlags, logger l
 	opts.Serving = serving
 	opts.Client.StateFile = ""
 	if sc.demo.on {
-		sim, err := simulator.Start(simulator.Config{Workouts: sc.demo.workouts, Imports: 6})
+		sim, err := sc.demo.apply(&opts.Client, logger) // each account signs in as a member, below
 		if err != nil {
-			return fmt.Errorf("starting the demo Peloton: %w", err)
+			return err
 		}
 		defer sim.Close()
-		opts.Client.APIURL, opts.Client.AuthURL, opts.Client.Transport = sim.APIURL(), sim.AuthURL(), sim.Transport()
 		// The demo's tokens die with it, and no account's state file is ever touched.
 		opts.StateDir = ""
 		opts.Credentials = (&demoHousehold{sim: sim, logger: logger, members: map[string]simulator.Member{}}).credentials
